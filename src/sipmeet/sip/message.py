@@ -1,0 +1,260 @@
+"""SIP messages (RFC 3261 §7): requests, responses and their header multi-map.
+
+Wire text is decoded once, in the parser; here header names and values are ``str``
+and bodies are ``bytes``. Header names are kept in their canonical long form
+(compact forms such as ``v`` or ``i`` are expanded on the way in), so lookups are
+by one name only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .headers import CSeq, NameAddr, Via, parse_cseq, parse_name_addr, parse_via, split_comma_list
+
+__all__ = [
+    "COMPACT_FORMS",
+    "Headers",
+    "Request",
+    "Response",
+    "SipMessage",
+    "canonical_name",
+]
+
+# RFC 3261 §7.3.3 and later extensions: compact form -> canonical name.
+COMPACT_FORMS: dict[str, str] = {
+    "a": "Accept-Contact",
+    "b": "Referred-By",
+    "c": "Content-Type",
+    "d": "Request-Disposition",
+    "e": "Content-Encoding",
+    "f": "From",
+    "i": "Call-ID",
+    "j": "Reject-Contact",
+    "k": "Supported",
+    "l": "Content-Length",
+    "m": "Contact",
+    "n": "Identity-Info",
+    "o": "Event",
+    "r": "Refer-To",
+    "s": "Subject",
+    "t": "To",
+    "u": "Allow-Events",
+    "v": "Via",
+    "x": "Session-Expires",
+    "y": "Identity",
+}
+
+# Names whose usual capitalisation is not plain Title-Case of the dash-separated words.
+_SPECIAL_NAMES = {
+    "call-id": "Call-ID",
+    "cseq": "CSeq",
+    "www-authenticate": "WWW-Authenticate",
+    "min-se": "Min-SE",
+    "rack": "RAck",
+    "rseq": "RSeq",
+    "mime-version": "MIME-Version",
+    "p-asserted-identity": "P-Asserted-Identity",
+    "p-preferred-identity": "P-Preferred-Identity",
+    "sip-etag": "SIP-ETag",
+    "sip-if-match": "SIP-If-Match",
+}
+
+_name_cache: dict[str, str] = {}
+
+
+def canonical_name(name: str) -> str:
+    """Return the canonical spelling of a header name (compact forms expanded)."""
+    cached = _name_cache.get(name)
+    if cached is not None:
+        return cached
+    lower = name.lower()
+    if len(lower) == 1 and lower in COMPACT_FORMS:
+        result = COMPACT_FORMS[lower]
+    elif lower in _SPECIAL_NAMES:
+        result = _SPECIAL_NAMES[lower]
+    elif lower.startswith("x-"):
+        result = name  # provider headers keep their spelling (X-Twilio-CallSid)
+    else:
+        result = "-".join(part[:1].upper() + part[1:] for part in lower.split("-"))
+    if len(_name_cache) < 4096:
+        _name_cache[name] = result
+    return result
+
+
+class Headers:
+    """An ordered multi-map of header fields.
+
+    Each entry is one header field line as received (``name``, ``value``); a line
+    holding several comma-separated values stays one entry, and
+    :meth:`get_list` splits them when the header's grammar allows it.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = canonical_name(name).lower()
+        return any(n.lower() == key for n, _ in self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Headers) and self._items == other._items
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+    def copy(self) -> Headers:
+        new = Headers()
+        new._items = list(self._items)
+        return new
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The value of the first field called ``name``, or ``default``."""
+        key = canonical_name(name).lower()
+        for n, v in self._items:
+            if n.lower() == key:
+                return v
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """The values of every field called ``name``, one per header line."""
+        key = canonical_name(name).lower()
+        return [v for n, v in self._items if n.lower() == key]
+
+    def get_list(self, name: str) -> list[str]:
+        """Every comma-separated value of ``name`` across all its lines (RFC 3261 §7.3.1)."""
+        out: list[str] = []
+        for v in self.get_all(name):
+            out.extend(split_comma_list(v))
+        return out
+
+    def add(self, name: str, value: str) -> None:
+        """Append a field at the end."""
+        self._items.append((canonical_name(name), value))
+
+    def insert(self, index: int, name: str, value: str) -> None:
+        """Insert a field at ``index`` (0 puts it first, as a proxy adds a Via)."""
+        self._items.insert(index, (canonical_name(name), value))
+
+    def set(self, name: str, value: str) -> None:
+        """Replace every field called ``name`` by one (kept in the first one's place)."""
+        cname = canonical_name(name)
+        key = cname.lower()
+        out: list[tuple[str, str]] = []
+        placed = False
+        for n, v in self._items:
+            if n.lower() == key:
+                if not placed:
+                    out.append((cname, value))
+                    placed = True
+            else:
+                out.append((n, v))
+        if not placed:
+            out.append((cname, value))
+        self._items = out
+
+    def remove(self, name: str) -> None:
+        """Remove every field called ``name``."""
+        key = canonical_name(name).lower()
+        self._items = [(n, v) for n, v in self._items if n.lower() != key]
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+
+@dataclass(slots=True, eq=True, kw_only=True)
+class _Common:
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+
+    # Convenience accessors for the headers every transaction and dialog reads.
+    # They raise ``SipParseError`` (via the header parsers) when the value is malformed.
+
+    @property
+    def call_id(self) -> str:
+        return (self.headers.get("Call-ID") or "").strip()
+
+    @property
+    def cseq(self) -> CSeq:
+        return parse_cseq(self.headers.get("CSeq") or "")
+
+    @property
+    def vias(self) -> list[Via]:
+        return [parse_via(v) for v in self.headers.get_list("Via")]
+
+    @property
+    def top_via(self) -> Via:
+        values = self.headers.get_list("Via")
+        if not values:
+            from .errors import SipParseError
+
+            raise SipParseError("missing Via header")
+        return parse_via(values[0])
+
+    @property
+    def from_(self) -> NameAddr:
+        return parse_name_addr(self.headers.get("From") or "")
+
+    @property
+    def to(self) -> NameAddr:
+        return parse_name_addr(self.headers.get("To") or "")
+
+    @property
+    def content_type(self) -> str:
+        value = self.headers.get("Content-Type") or ""
+        return value.split(";", 1)[0].strip().lower()
+
+    def _serialize(self, start_line: str) -> bytes:
+        lines = [start_line]
+        for name, value in self.headers:
+            if name == "Content-Length":
+                continue
+            lines.append(f"{name}: {value}")
+        lines.append(f"Content-Length: {len(self.body)}")
+        head = "\r\n".join(lines) + "\r\n\r\n"
+        return head.encode("utf-8") + self.body
+
+
+@dataclass(slots=True, eq=True, kw_only=True)
+class Request(_Common):
+    """A SIP request. ``uri`` is the Request-URI exactly as text (see :mod:`uri`)."""
+
+    method: str = ""
+    uri: str = ""
+    version: str = "SIP/2.0"
+
+    def serialize(self) -> bytes:
+        """The wire form; Content-Length is always written from the body."""
+        return self._serialize(f"{self.method} {self.uri} {self.version}")
+
+    def __bytes__(self) -> bytes:
+        return self.serialize()
+
+
+@dataclass(slots=True, eq=True, kw_only=True)
+class Response(_Common):
+    """A SIP response."""
+
+    status: int = 0
+    reason: str = ""
+    version: str = "SIP/2.0"
+
+    def serialize(self) -> bytes:
+        return self._serialize(f"{self.version} {self.status} {self.reason}")
+
+    def __bytes__(self) -> bytes:
+        return self.serialize()
+
+
+SipMessage = Request | Response
