@@ -1,0 +1,7 @@
+"""`python -m sipmeet`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,505 @@
+"""The store: API keys, SIP credentials, rooms and call records.
+
+Methods are synchronous and thread-safe (one session per call over a pooled engine); the server
+calls them from worker threads. Each method is one transaction, so a change that touches several
+rows is all there or not at all. Secrets (API secrets, SIP passwords) are encrypted at rest; SIP
+digest verification uses HA1 hashes stored beside the password and recomputed when the realm
+(the SIP domain) changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import CursorResult, Engine, delete, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
+from sqlalchemy.orm import Session, sessionmaker
+
+from sipmeet.config import Settings
+from sipmeet.sip.digest import ha1
+
+from . import ids
+from .crypto import SecretBox, decode_master_key, read_master_key
+from .engine import WRITE, create_store_engine, current_revision, migrate
+from .errors import Conflict, Invalid, MasterKeyError, NotFound, StorageError
+from .models import ApiKeyRow, CallRow, MetaRow, RoomRow, SipCredentialRow
+from .records import (
+    CALL_RESULTS,
+    ApiKey,
+    CallRecord,
+    CallStart,
+    RoomRecord,
+    SipAccount,
+    SipCredentials,
+)
+
+__all__ = ["HA1_ALGORITHMS", "Store"]
+
+log = logging.getLogger(__name__)
+
+HA1_ALGORITHMS = ("MD5", "SHA-256", "SHA-512-256")
+_KEY_CHECK = "master_key_check"
+_MAX_ATTEMPTS = 20  # fresh random ids tried before giving up (collisions are astronomically rare)
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _no_key(key_id: str) -> NotFound:
+    return NotFound(f"no such API key: {key_id}")
+
+
+class Store:
+    """Durable state. Open with `Store.open(settings)`; close when done (or use ``with``)."""
+
+    def __init__(self, engine: Engine, box: SecretBox, realm: str, clock: Clock = _utcnow) -> None:
+        self._engine = engine
+        self._box = box
+        self._realm = realm
+        self._clock = clock
+        self._read = sessionmaker(bind=engine, expire_on_commit=False)
+        self._write = sessionmaker(bind=engine.execution_options(**WRITE), expire_on_commit=False)
+
+    @classmethod
+    def open(cls, settings: Settings, *, clock: Clock = _utcnow) -> Store:
+        """Create the data directory, migrate the schema to head and load the master key."""
+        data_dir = settings.data_dir.expanduser()
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StorageError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
+        try:
+            engine = create_store_engine(settings.database_url)
+        except (SQLAlchemyError, ValueError, OSError, ImportError) as exc:
+            raise StorageError(f"cannot use database {settings.database_url}: {exc}") from None
+        try:
+            migrate(engine)
+            box = _load_master_key(engine, settings, data_dir)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StorageError(f"cannot open the database: {_reason(exc)}") from None
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, box, settings.sip.domain, clock)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def realm(self) -> str:
+        """The digest realm HA1s are computed for (the SIP domain)."""
+        return self._realm
+
+    def master_key_bytes(self) -> bytes:
+        """The raw master key, for deriving server-side keys (digest nonce signing). Never log it."""
+        return self._box.key
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose, derived from the master key (HMAC-SHA256)."""
+        return self._box.derive(purpose)
+
+    def schema_revision(self) -> str | None:
+        return current_revision(self._engine)
+
+    # --- sessions ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _session(self, write: bool = False) -> Iterator[Session]:
+        """One transaction; database errors become `StorageError`s with a readable reason."""
+        factory = self._write if write else self._read
+        try:
+            with factory() as session, session.begin():
+                yield session
+        except IntegrityError as exc:
+            raise Conflict(f"conflicting change: {_reason(exc)}") from None
+        except StatementError as exc:
+            if isinstance(exc.orig, TypeError | ValueError):
+                raise Invalid(f"invalid value: {exc.orig}") from None
+            raise StorageError(f"database error: {_reason(exc)}") from None
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {_reason(exc)}") from None
+
+    # --- API keys ----------------------------------------------------------------------------
+
+    def create_api_key(self, name: str, *, enable_sip: bool = False) -> ApiKey:
+        """A new key with a fresh secret; with ``enable_sip`` its SIP credentials too, atomically."""
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise Invalid("API key name must be 1-200 characters")
+        secret = ids.new_api_secret()
+        now = self._clock()
+        with self._session(write=True) as s:
+            key_id = _fresh(ids.new_api_key_id, lambda k: s.get(ApiKeyRow, k) is not None)
+            s.add(
+                ApiKeyRow(
+                    id=key_id,
+                    name=name,
+                    secret_encrypted=self._box.encrypt(secret, _secret_ctx(key_id)),
+                    created_at=now,
+                )
+            )
+            sip = None
+            if enable_sip:
+                s.flush()  # the key row first: the credentials reference it
+                sip = self._new_credentials(s, key_id, now)
+        log.info("created API key %s%s", key_id, " with SIP" if enable_sip else "")
+        return ApiKey(key_id, name, secret, now, sip)
+
+    def list_api_keys(self) -> list[ApiKey]:
+        with self._session() as s:
+            rows = s.execute(
+                select(ApiKeyRow, SipCredentialRow)
+                .outerjoin(SipCredentialRow, SipCredentialRow.api_key_id == ApiKeyRow.id)
+                .order_by(ApiKeyRow.created_at, ApiKeyRow.id)
+            ).all()
+            return [self._api_key(key, cred) for key, cred in rows]
+
+    def get_api_key(self, key_id: str) -> ApiKey | None:
+        with self._session() as s:
+            key = s.get(ApiKeyRow, key_id)
+            if key is None:
+                return None
+            return self._api_key(key, self._cred_row(s, key_id))
+
+    def delete_api_key(self, key_id: str) -> bool:
+        """Delete the key with its SIP credentials, rooms and call records; False if unknown."""
+        with self._session(write=True) as s:
+            result = s.execute(delete(ApiKeyRow).where(ApiKeyRow.id == key_id))
+            deleted = typing.cast(CursorResult[Any], result).rowcount
+        if deleted:
+            log.info("deleted API key %s", key_id)
+        return bool(deleted)
+
+    # --- SIP credentials ---------------------------------------------------------------------
+
+    def enable_sip(self, key_id: str) -> SipCredentials:
+        """Enable SIP for a key. Idempotent: an enabled key keeps (and returns) its credentials;
+        re-enabling a disabled key keeps the username and issues a new password."""
+        now = self._clock()
+        with self._session(write=True) as s:
+            if s.get(ApiKeyRow, key_id) is None:
+                raise _no_key(key_id)
+            row = self._cred_row(s, key_id)
+            if row is None:
+                creds = self._new_credentials(s, key_id, now)
+            elif row.enabled:
+                return self._credentials(row)
+            else:
+                creds = self._set_password(row, ids.new_sip_password(), now)
+                row.enabled = True
+        log.info("enabled SIP for API key %s", key_id)
+        return creds
+
+    def rotate_sip(self, key_id: str) -> SipCredentials:
+        """A new password for an enabled key; the username stays. The old one stops working."""
+        now = self._clock()
+        with self._session(write=True) as s:
+            row = self._enabled_cred_row(s, key_id)
+            creds = self._set_password(row, ids.new_sip_password(), now)
+        log.info("rotated SIP password of API key %s", key_id)
+        return creds
+
+    def disable_sip(self, key_id: str) -> None:
+        with self._session(write=True) as s:
+            if s.get(ApiKeyRow, key_id) is None:
+                raise _no_key(key_id)
+            row = self._cred_row(s, key_id)
+            if row is not None and row.enabled:
+                row.enabled = False
+                log.info("disabled SIP for API key %s", key_id)
+
+    def sip_credentials(self, key_id: str) -> SipCredentials | None:
+        """The key's SIP username and password, or None when SIP is not enabled."""
+        with self._session() as s:
+            row = self._cred_row(s, key_id)
+            return self._credentials(row) if row is not None and row.enabled else None
+
+    def sip_account(self, username: str) -> SipAccount | None:
+        """HA1s for digest verification in the current realm; None unless enabled."""
+        with self._session() as s:
+            row = s.scalars(
+                select(SipCredentialRow).where(SipCredentialRow.username == username)
+            ).one_or_none()
+            if row is None or not row.enabled:
+                return None
+            if row.realm == self._realm:
+                return _account(row)
+        # The SIP domain changed since the hashes were computed: redo them from the password.
+        with self._session(write=True) as s:
+            row = s.scalars(
+                select(SipCredentialRow).where(SipCredentialRow.username == username)
+            ).one_or_none()
+            if row is None or not row.enabled:
+                return None
+            if row.realm != self._realm:
+                password = self._box.decrypt(row.password_encrypted, _password_ctx(row.api_key_id))
+                _set_ha1(row, self._realm, password)
+                log.info("recomputed digest hashes of %s for realm %s", username, self._realm)
+            return _account(row)
+
+    # --- rooms -------------------------------------------------------------------------------
+
+    def create_room(self, key_id: str, room_id: str | None = None) -> RoomRecord:
+        """A new active room of the key: ``room_id`` if given (lowercased), else a fresh one."""
+        wanted = None
+        if room_id is not None:
+            wanted = ids.normalize_room_id(room_id)
+            if wanted is None:
+                raise Invalid(
+                    f"invalid room id {room_id!r}: use 3-64 lowercase letters, digits and hyphens"
+                )
+        now = self._clock()
+        with self._session(write=True) as s:
+            if s.get(ApiKeyRow, key_id) is None:
+                raise _no_key(key_id)
+            if wanted is None:
+                wanted = _fresh(ids.new_room_id, lambda r: s.get(RoomRow, r) is not None)
+            elif s.get(RoomRow, wanted) is not None:
+                raise Conflict(f"room {wanted} already exists")
+            row = RoomRow(room_id=wanted, api_key_id=key_id, active=True, created_at=now)
+            s.add(row)
+        log.info("created room %s for API key %s", wanted, key_id)
+        return _room(row)
+
+    def get_room(self, room_id: str) -> RoomRecord | None:
+        wanted = ids.normalize_room_id(room_id)
+        if wanted is None:
+            return None
+        with self._session() as s:
+            row = s.get(RoomRow, wanted)
+            return _room(row) if row is not None else None
+
+    def list_rooms(self, key_id: str | None = None) -> list[RoomRecord]:
+        query = select(RoomRow).order_by(RoomRow.created_at, RoomRow.room_id)
+        if key_id is not None:
+            query = query.where(RoomRow.api_key_id == key_id)
+        with self._session() as s:
+            return [_room(row) for row in s.scalars(query)]
+
+    def deactivate_room(self, room_id: str) -> bool:
+        """Make the room unreachable (480 to callers); False if there is no such room."""
+        wanted = ids.normalize_room_id(room_id)
+        if wanted is None:
+            return False
+        with self._session(write=True) as s:
+            row = s.get(RoomRow, wanted)
+            if row is None:
+                return False
+            if row.active:
+                row.active = False
+                row.deactivated_at = self._clock()
+                log.info("deactivated room %s", wanted)
+        return True
+
+    # --- call records ------------------------------------------------------------------------
+
+    def record_call_start(self, call: CallStart) -> int:
+        row = CallRow(
+            room_id=call.room_id,
+            api_key_id=call.api_key_id,
+            sip_call_id=call.sip_call_id,
+            caller_name=call.caller_name,
+            caller_number=call.caller_number,
+            provider_metadata=dict(call.provider_metadata) if call.provider_metadata else None,
+            transport=call.transport.lower(),
+            started_at=call.started_at or self._clock(),
+        )
+        with self._session(write=True) as s:
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def record_call_answered(self, record_id: int, codec: str) -> None:
+        with self._session(write=True) as s:
+            row = _call_row(s, record_id)
+            if row.answered_at is None:
+                row.answered_at = self._clock()
+            row.codec = codec
+
+    def record_call_end(
+        self, record_id: int, result: str, reason: str, stats: Mapping[str, object]
+    ) -> None:
+        if result not in CALL_RESULTS:
+            raise Invalid(f"call result must be one of {', '.join(sorted(CALL_RESULTS))}")
+        with self._session(write=True) as s:
+            row = _call_row(s, record_id)
+            row.ended_at = self._clock()
+            row.result = result
+            row.reason = reason
+            row.stats = dict(stats)
+
+    def list_calls(
+        self, room_id: str | None = None, limit: int = 100, *, api_key_id: str | None = None
+    ) -> list[CallRecord]:
+        """Newest first."""
+        query = select(CallRow).order_by(CallRow.started_at.desc(), CallRow.id.desc()).limit(limit)
+        if room_id is not None:
+            query = query.where(CallRow.room_id == room_id)
+        if api_key_id is not None:
+            query = query.where(CallRow.api_key_id == api_key_id)
+        with self._session() as s:
+            return [_call(row) for row in s.scalars(query)]
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _cred_row(self, s: Session, key_id: str) -> SipCredentialRow | None:
+        return s.scalars(
+            select(SipCredentialRow).where(SipCredentialRow.api_key_id == key_id)
+        ).one_or_none()
+
+    def _enabled_cred_row(self, s: Session, key_id: str) -> SipCredentialRow:
+        if s.get(ApiKeyRow, key_id) is None:
+            raise _no_key(key_id)
+        row = self._cred_row(s, key_id)
+        if row is None or not row.enabled:
+            raise NotFound(f"SIP is not enabled for API key {key_id}")
+        return row
+
+    def _new_credentials(self, s: Session, key_id: str, now: datetime) -> SipCredentials:
+        username = _fresh(
+            ids.new_sip_username,
+            lambda u: (
+                s.scalars(select(SipCredentialRow.id).where(SipCredentialRow.username == u)).first()
+                is not None
+            ),
+        )
+        password = ids.new_sip_password()
+        row = SipCredentialRow(
+            api_key_id=key_id,
+            username=username,
+            enabled=True,
+            created_at=now,
+            rotated_at=None,
+        )
+        row.password_encrypted = self._box.encrypt(password, _password_ctx(key_id))
+        _set_ha1(row, self._realm, password)
+        s.add(row)
+        return SipCredentials(username, password, now, None)
+
+    def _set_password(self, row: SipCredentialRow, password: str, now: datetime) -> SipCredentials:
+        row.password_encrypted = self._box.encrypt(password, _password_ctx(row.api_key_id))
+        _set_ha1(row, self._realm, password)
+        row.rotated_at = now
+        return SipCredentials(row.username, password, row.created_at, now)
+
+    def _credentials(self, row: SipCredentialRow) -> SipCredentials:
+        password = self._box.decrypt(row.password_encrypted, _password_ctx(row.api_key_id))
+        return SipCredentials(row.username, password, row.created_at, row.rotated_at)
+
+    def _api_key(self, key: ApiKeyRow, cred: SipCredentialRow | None) -> ApiKey:
+        secret = self._box.decrypt(key.secret_encrypted, _secret_ctx(key.id))
+        sip = self._credentials(cred) if cred is not None and cred.enabled else None
+        return ApiKey(key.id, key.name, secret, key.created_at, sip)
+
+
+def _load_master_key(engine: Engine, settings: Settings, data_dir: Path) -> SecretBox:
+    """The database remembers a check value of its key, so a wrong key fails at open."""
+    with Session(engine.execution_options(**WRITE)) as s, s.begin():
+        check = s.get(MetaRow, _KEY_CHECK)
+        if settings.master_key:
+            source = "SIPMEET_MASTER_KEY"
+            key = decode_master_key(settings.master_key, source)
+        else:
+            source = str(data_dir / "master.key")
+            found = read_master_key(data_dir, create=check is None)
+            if found is None:
+                raise MasterKeyError(
+                    f"no master key: this database's secrets are encrypted, but {source} is "
+                    "missing and SIPMEET_MASTER_KEY is not set (use the server's key)"
+                )
+            key = found
+        box = SecretBox(key)
+        if check is None:
+            s.add(MetaRow(key=_KEY_CHECK, value=box.key_check))
+        elif check.value != box.key_check:
+            raise MasterKeyError(
+                f"the master key from {source} is not the one this database was written with "
+                "(use the server's SIPMEET_MASTER_KEY or master.key)"
+            )
+    return box
+
+
+def _fresh(make: Callable[[], str], taken: Callable[[str], bool]) -> str:
+    for _ in range(_MAX_ATTEMPTS):
+        candidate = make()
+        if not taken(candidate):
+            return candidate
+    raise Conflict("could not find a free identifier")  # our invariant: practically unreachable
+
+
+def _secret_ctx(key_id: str) -> str:
+    return f"api_keys.secret:{key_id}"
+
+
+def _password_ctx(key_id: str) -> str:
+    return f"sip_credentials.password:{key_id}"
+
+
+def _set_ha1(row: SipCredentialRow, realm: str, password: str) -> None:
+    row.realm = realm
+    row.ha1_md5 = ha1("MD5", row.username, realm, password)
+    row.ha1_sha256 = ha1("SHA-256", row.username, realm, password)
+    row.ha1_sha512_256 = ha1("SHA-512-256", row.username, realm, password)
+
+
+def _account(row: SipCredentialRow) -> SipAccount:
+    hashes = {"MD5": row.ha1_md5, "SHA-256": row.ha1_sha256, "SHA-512-256": row.ha1_sha512_256}
+    return SipAccount(row.api_key_id, row.username, row.realm, hashes)
+
+
+def _room(row: RoomRow) -> RoomRecord:
+    return RoomRecord(row.room_id, row.api_key_id, row.active, row.created_at, row.deactivated_at)
+
+
+def _call_row(s: Session, record_id: int) -> CallRow:
+    row = s.get(CallRow, record_id)
+    if row is None:
+        raise NotFound(f"no such call record: {record_id}")
+    return row
+
+
+def _call(row: CallRow) -> CallRecord:
+    return CallRecord(
+        id=row.id,
+        room_id=row.room_id,
+        api_key_id=row.api_key_id,
+        sip_call_id=row.sip_call_id,
+        caller_name=row.caller_name,
+        caller_number=row.caller_number,
+        provider_metadata=row.provider_metadata,
+        codec=row.codec,
+        transport=row.transport,
+        started_at=row.started_at,
+        answered_at=row.answered_at,
+        ended_at=row.ended_at,
+        result=row.result,
+        reason=row.reason,
+        stats=row.stats,
+    )
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig) if orig is not None else str(exc).splitlines()[0]
