@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from .errors import LocalProtocolError, SipParseError
 from .headers import CSeq, NameAddr, Via, parse_cseq, parse_name_addr, parse_via, split_comma_list
 
 __all__ = [
@@ -83,18 +84,41 @@ def canonical_name(name: str) -> str:
     return result
 
 
+def _key(name: str) -> str:
+    """The lookup key of a header name: its canonical spelling, lower-cased."""
+    key = _key_cache.get(name)
+    if key is None:
+        key = canonical_name(name).lower()
+        if len(_key_cache) < 4096:
+            _key_cache[name] = key
+    return key
+
+
+_key_cache: dict[str, str] = {}
+
+
 class Headers:
     """An ordered multi-map of header fields.
 
     Each entry is one header field line as received (``name``, ``value``); a line
     holding several comma-separated values stays one entry, and
-    :meth:`get_list` splits them when the header's grammar allows it.
+    :meth:`get_list` splits them when the header's grammar allows it. Names are
+    matched case-insensitively, compact forms included (``v`` is ``Via``).
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_keys")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = [(canonical_name(n), v) for n, v in items]
+        self._keys: list[str] = [n.lower() for n, _ in self._items]
+
+    @classmethod
+    def _from_canonical(cls, items: list[tuple[str, str]], keys: list[str]) -> Headers:
+        """Adopt lists the parser built (names already canonical, ``keys`` lower-cased)."""
+        new = cls.__new__(cls)
+        new._items = items
+        new._keys = keys
+        return new
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
@@ -105,8 +129,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = canonical_name(name).lower()
-        return any(n.lower() == key for n, _ in self._items)
+        return _key(name) in self._keys
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Headers) and self._items == other._items
@@ -115,22 +138,25 @@ class Headers:
         return f"Headers({self._items!r})"
 
     def copy(self) -> Headers:
-        new = Headers()
-        new._items = list(self._items)
-        return new
+        return Headers._from_canonical(list(self._items), list(self._keys))
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The value of the first field called ``name``, or ``default``."""
-        key = canonical_name(name).lower()
-        for n, v in self._items:
-            if n.lower() == key:
-                return v
-        return default
+        try:
+            return self._items[self._keys.index(_key(name))][1]
+        except ValueError:
+            return default
 
     def get_all(self, name: str) -> list[str]:
         """The values of every field called ``name``, one per header line."""
-        key = canonical_name(name).lower()
-        return [v for n, v in self._items if n.lower() == key]
+        key = _key(name)
+        if key not in self._keys:
+            return []
+        return [item[1] for k, item in zip(self._keys, self._items, strict=True) if k == key]
+
+    def count(self, name: str) -> int:
+        """How many header lines are called ``name``."""
+        return self._keys.count(_key(name))
 
     def get_list(self, name: str) -> list[str]:
         """Every comma-separated value of ``name`` across all its lines (RFC 3261 §7.3.1)."""
@@ -141,33 +167,45 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         """Append a field at the end."""
-        self._items.append((canonical_name(name), value))
+        cname = canonical_name(name)
+        self._items.append((cname, value))
+        self._keys.append(cname.lower())
 
     def insert(self, index: int, name: str, value: str) -> None:
         """Insert a field at ``index`` (0 puts it first, as a proxy adds a Via)."""
-        self._items.insert(index, (canonical_name(name), value))
+        cname = canonical_name(name)
+        self._items.insert(index, (cname, value))
+        self._keys.insert(index, cname.lower())
 
     def set(self, name: str, value: str) -> None:
         """Replace every field called ``name`` by one (kept in the first one's place)."""
         cname = canonical_name(name)
         key = cname.lower()
-        out: list[tuple[str, str]] = []
+        items: list[tuple[str, str]] = []
+        keys: list[str] = []
         placed = False
-        for n, v in self._items:
-            if n.lower() == key:
-                if not placed:
-                    out.append((cname, value))
-                    placed = True
-            else:
-                out.append((n, v))
+        for k, item in zip(self._keys, self._items, strict=True):
+            if k == key:
+                if placed:
+                    continue
+                item = (cname, value)
+                placed = True
+            items.append(item)
+            keys.append(k)
         if not placed:
-            out.append((cname, value))
-        self._items = out
+            items.append((cname, value))
+            keys.append(key)
+        self._items = items
+        self._keys = keys
 
     def remove(self, name: str) -> None:
         """Remove every field called ``name``."""
-        key = canonical_name(name).lower()
-        self._items = [(n, v) for n, v in self._items if n.lower() != key]
+        key = _key(name)
+        if key not in self._keys:
+            return
+        pairs = [(k, item) for k, item in zip(self._keys, self._items, strict=True) if k != key]
+        self._keys = [k for k, _ in pairs]
+        self._items = [item for _, item in pairs]
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)
@@ -197,8 +235,6 @@ class _Common:
     def top_via(self) -> Via:
         values = self.headers.get_list("Via")
         if not values:
-            from .errors import SipParseError
-
             raise SipParseError("missing Via header")
         return parse_via(values[0])
 
@@ -216,14 +252,23 @@ class _Common:
         return value.split(";", 1)[0].strip().lower()
 
     def _serialize(self, start_line: str) -> bytes:
+        # Content-Length is written from the body: in the place of the first
+        # Content-Length field (others dropped), or last when there is none.
         lines = [start_line]
+        length_written = False
         for name, value in self.headers:
             if name == "Content-Length":
+                if not length_written:
+                    lines.append(f"Content-Length: {len(self.body)}")
+                    length_written = True
                 continue
             lines.append(f"{name}: {value}")
-        lines.append(f"Content-Length: {len(self.body)}")
+        if not length_written:
+            lines.append(f"Content-Length: {len(self.body)}")
         head = "\r\n".join(lines) + "\r\n\r\n"
-        return head.encode("utf-8") + self.body
+        if head.count("\n") != len(lines) + 1 or head.count("\r") != len(lines) + 1:
+            raise LocalProtocolError("a start line or header value holds a line break")
+        return head.encode("utf-8", "surrogateescape") + self.body
 
 
 @dataclass(slots=True, eq=True, kw_only=True)
