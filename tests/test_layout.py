@@ -12,7 +12,17 @@ import pytest
 import sipmeet
 
 SANS_IO = ["sip", "sdp", "rtp", "codecs"]
-FORBIDDEN = {"asyncio", "socket", "time", "random", "sqlalchemy", "fastapi", "aiortc", "ssl", "selectors"}
+FORBIDDEN = {
+    "asyncio",
+    "socket",
+    "time",
+    "random",
+    "sqlalchemy",
+    "fastapi",
+    "aiortc",
+    "ssl",
+    "selectors",
+}
 SRC = Path(sipmeet.__file__).parent
 
 

@@ -144,6 +144,17 @@ def _database_url(value: str) -> str | None:
     return f"must be a database URL like sqlite:///path/sipmeet.db, got {value!r}"
 
 
+def _digest_algorithms(value: str) -> str | None:
+    names = [n.strip().upper() for n in value.split(",")]
+    known = ("MD5", "SHA-256", "SHA-512-256")
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        return f"must be a comma-separated list of {', '.join(known)}, got {value!r}"
+    if len(set(names)) != len(names):
+        return f"names an algorithm twice: {value!r}"
+    return None
+
+
 def _nonempty_path(value: Path) -> str | None:
     return None if str(value).strip() else "must not be empty"
 
@@ -174,6 +185,7 @@ _CHECKS: dict[str, Check] = {
     "sip.session_expires_s": _at_least(90),
     "sip.min_se_s": _at_least(90),  # RFC 4028 §5: Min-SE is never below 90 s
     "sip.nonce_ttl_s": _at_least(1),
+    "sip.digest_algorithms": _digest_algorithms,
     "rtp.timeout_s": _at_least(1),
     "rtp.jitter_min_ms": _at_least(0),
     "rtp.jitter_max_ms": _at_least(0),
@@ -218,10 +230,16 @@ class Sip:
     """RFC 4028 smallest session interval we accept, seconds."""
     nonce_ttl_s: int = 300
     """Lifetime of a digest nonce before it is stale, seconds."""
+    digest_algorithms: str = "MD5"
+    """Digest algorithms to challenge with, preferred first, e.g. "SHA-256,MD5" (many UAs fail on any SHA-256 one)."""
 
     def __post_init__(self) -> None:
         if not self.domain:
             object.__setattr__(self, "domain", self.host)
+
+    @property
+    def digest_algorithm_list(self) -> tuple[str, ...]:
+        return tuple(n.strip().upper() for n in self.digest_algorithms.split(","))
 
 
 @dataclass(frozen=True, slots=True)

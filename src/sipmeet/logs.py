@@ -34,7 +34,7 @@ _context: dict[str, contextvars.ContextVar[str | None]] = {
 }
 
 # Libraries whose INFO lines are noise in our logs (Alembic announces its plugins and context).
-_CHATTY = ("alembic",)
+_CHATTY = ("alembic", "aioice", "aiortc", "asyncio")
 
 LEVELS = {
     "debug": logging.DEBUG,
@@ -134,7 +134,6 @@ def setup_logging(
     root.addHandler(handler)
     root.setLevel(numeric)
     for name in _CHATTY:
-        logging.getLogger(name).setLevel(
-            logging.NOTSET if numeric <= logging.DEBUG else logging.WARNING
-        )
+        # Libraries stay at WARNING: their DEBUG/INFO lines drown a call's trace.
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     return handler

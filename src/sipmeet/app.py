@@ -1,0 +1,200 @@
+"""`sipmeet serve`: every service of one node in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Mapping
+from typing import Any
+
+from . import __version__
+from .bridge.call import MediaConfig
+from .bridge.directory import CallStartInfo, RoomInfo, SipAccountInfo
+from .bridge.manager import BridgeLimits, CallManager
+from .bridge.results import CallEnd
+from .config import Settings
+from .logs import setup_logging
+from .net.ports import PortAllocator
+from .net.sip_transport import SipTransport
+from .rooms.events import RoomEvent
+from .rooms.registry import RoomRegistry
+from .sip.digest import DigestAuthenticator
+from .sip.endpoint import EndpointConfig, SipEndpoint
+from .storage import CallStart, Store
+
+__all__ = ["Node", "StoreDirectory", "run"]
+
+log = logging.getLogger(__name__)
+
+
+class StoreDirectory:
+    """The bridge's :class:`CallDirectory` over the synchronous :class:`Store`.
+
+    Each lookup runs in a worker thread and reads the database afresh, so that
+    changes made with the command line apply to the next INVITE.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def sip_account(self, username: str) -> SipAccountInfo | None:
+        account = await asyncio.to_thread(self._store.sip_account, username)
+        if account is None:
+            return None
+        return SipAccountInfo(account.api_key_id, account.username, dict(account.ha1))
+
+    async def room(self, room_id: str) -> RoomInfo | None:
+        room = await asyncio.to_thread(self._store.get_room, room_id)
+        if room is None:
+            return None
+        return RoomInfo(room.room_id, room.api_key_id, room.active)
+
+    async def call_started(self, info: CallStartInfo) -> int | None:
+        record = CallStart(
+            room_id=info.room_id,
+            sip_call_id=info.sip_call_id,
+            transport=info.transport.lower(),
+            api_key_id=info.api_key_id,
+            caller_name=info.display_name,
+            caller_number=info.number,
+            provider_metadata=dict(info.metadata),
+        )
+        try:
+            return await asyncio.to_thread(self._store.record_call_start, record)
+        except Exception:
+            log.exception("could not record call start")
+            return None
+
+    async def call_answered(self, record_id: int, codec: str) -> None:
+        try:
+            await asyncio.to_thread(self._store.record_call_answered, record_id, codec)
+        except Exception:
+            log.exception("could not record call answer")
+
+    async def call_ended(self, record_id: int, end: CallEnd, stats: Mapping[str, object]) -> None:
+        try:
+            await asyncio.to_thread(
+                self._store.record_call_end, record_id, end.result.value, end.reason, dict(stats)
+            )
+        except Exception:
+            log.exception("could not record call end")
+
+
+def _log_room_event(event: RoomEvent) -> None:
+    fields = {k: getattr(event, k) for k in event.__slots__}
+    log.info(
+        "room event %s %s", type(event).__name__, fields, extra={"room_id": fields.get("room_id")}
+    )
+
+
+class Node:
+    """The running services: SIP transport + endpoint, the call bridge, the rooms."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.rooms = RoomRegistry()
+        self.transport: SipTransport | None = None
+        self.manager: CallManager | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        sip = s.sip
+        endpoint = SipEndpoint(
+            EndpointConfig(
+                host=sip.host,
+                port=sip.port,
+                domain=sip.domain,
+                user_agent=f"sipmeet/{__version__}",
+                t1_s=sip.t1_ms / 1000.0,
+                session_expires_s=sip.session_expires_s,
+                min_se_s=sip.min_se_s,
+            )
+        )
+        # Nonces signed with a key derived from the master key stay valid across restarts.
+        nonce_key = self.store.derive_key("sip-digest-nonce")
+        authenticator = DigestAuthenticator(
+            sip.domain, nonce_key, algorithms=sip.digest_algorithm_list, nonce_ttl_s=sip.nonce_ttl_s
+        )
+        first, last = s.rtp.ports.first, s.rtp.ports.last
+        ports = PortAllocator(sip.host, first, last)
+        media = MediaConfig(
+            address=sip.host,
+            rtp_timeout_s=s.rtp.timeout_s,
+            jitter_min_ms=s.rtp.jitter_min_ms,
+            jitter_max_ms=s.rtp.jitter_max_ms,
+            opus_complexity=s.media.opus_complexity,
+        )
+        self.rooms.subscribe(_log_room_event)
+        self.manager = CallManager(
+            endpoint,
+            authenticator,
+            StoreDirectory(self.store),
+            self.rooms,
+            ports,
+            media,
+            limits=BridgeLimits(max_calls=sip.max_calls),
+        )
+        self.transport = SipTransport(endpoint, self.manager.on_event)
+        self.manager.set_pump(self.transport.pump)
+        await self.transport.start(sip.host, sip.port, tcp=sip.tcp)
+
+    async def stop(self) -> None:
+        if self.manager is not None:
+            await self.manager.close()
+        if self.transport is not None:
+            await self.transport.close()
+        self.rooms.close()
+
+
+async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM."""
+    store = Store.open(settings)
+    node = Node(settings, store)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await node.start()
+        log.info(
+            "sipmeet %s ready: SIP %s:%d domain %s, RTP %s-%s, data %s",
+            __version__,
+            settings.sip.host,
+            settings.sip.port,
+            settings.sip.domain,
+            settings.rtp.ports.first,
+            settings.rtp.ports.last,
+            settings.data_dir,
+        )
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await node.stop()
+        store.close()
+
+
+def _event_loop_runner() -> Any:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        return asyncio.run
+    return uvloop.run
+
+
+def run(settings: Settings) -> int:
+    """Entry point of ``sipmeet serve``."""
+    setup_logging(settings.log.level, settings.log.format)
+    try:
+        _event_loop_runner()(serve(settings))
+    except OSError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,360 @@
+"""Routes SIP events to calls, and admits new INVITEs into rooms.
+
+Admission order (DESIGN.md): digest challenge first, so that nothing about the
+room is revealed before authentication; then 403 for wrong credentials, 404 for
+an unknown room or another key's room, 480 for a deactivated room, 503/486 at a
+limit, 488 without a common codec. Every refusal is a :class:`Reject` value
+mapped to a SIP response here, in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..net.ports import PortAllocator, PortPair, PortsExhausted
+from ..rooms.registry import RoomRegistry
+from ..sdp.description import parse_sdp
+from ..sdp.errors import SdpParseError
+from ..sdp.negotiate import NoCommonCodec, answer_offer, build_offer
+from ..sip.dialog import DialogId
+from ..sip.digest import AuthResult, DigestAuthenticator
+from ..sip.endpoint import SipEndpoint
+from ..sip.errors import SipParseError
+from ..sip.events import (
+    IncomingInfo,
+    IncomingInvite,
+    IncomingReinvite,
+    IncomingUpdate,
+    InviteCancelled,
+    SipEvent,
+)
+from ..sip.transaction import TransactionId
+from ..sip.uri import parse_uri
+from .call import Call, MediaConfig
+from .directory import CallDirectory, CallStartInfo
+from .identity import caller_identity
+from .results import REJECTS, CallEnd, CallResult, Reject
+
+__all__ = ["BridgeLimits", "CallManager"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeLimits:
+    max_calls: int = 500
+    max_calls_per_room: int = 100
+
+
+@dataclass(slots=True)
+class _PendingInvite:
+    transaction_id: TransactionId
+    cancelled: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CallManager:
+    """The bridge between the SIP endpoint and the rooms (see module docstring)."""
+
+    def __init__(
+        self,
+        endpoint: SipEndpoint,
+        authenticator: DigestAuthenticator,
+        directory: CallDirectory,
+        rooms: RoomRegistry,
+        ports: PortAllocator,
+        media: MediaConfig,
+        *,
+        limits: BridgeLimits = BridgeLimits(),
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.endpoint = endpoint
+        self.auth = authenticator
+        self.directory = directory
+        self.rooms = rooms
+        self.ports = ports
+        self.media = media
+        self.limits = limits
+        self._wall_clock = wall_clock
+        self._loop = asyncio.get_running_loop()
+        self._calls: dict[DialogId, Call] = {}
+        self._pending: dict[TransactionId, _PendingInvite] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pump: Callable[[], None] = lambda: None
+        self._pump_scheduled = False
+        self.ended_calls = 0
+
+    # -- wiring ----------------------------------------------------------------------
+
+    def set_pump(self, pump: Callable[[], None]) -> None:
+        """The transport's function that writes the endpoint's output and re-arms its timer."""
+        self._pump = pump
+
+    def _kick(self) -> None:
+        if not self._pump_scheduled:
+            self._pump_scheduled = True
+            self._loop.call_soon(self._run_pump)
+
+    def _run_pump(self) -> None:
+        self._pump_scheduled = False
+        self._pump()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task the manager keeps a reference to until it ends."""
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("bridge task failed", exc_info=task.exception())
+
+    @property
+    def calls(self) -> list[Call]:
+        return [c for c in self._calls.values() if c.ended is None]
+
+    # -- SIP output ---------------------------------------------------------------------
+
+    def respond(
+        self,
+        tx: TransactionId,
+        status: int,
+        reason: str | None = None,
+        *,
+        headers: Sequence[tuple[str, str]] = (),
+        body: bytes = b"",
+    ) -> DialogId | None:
+        dialog_id = self.endpoint.respond(
+            tx, status, reason, headers=headers, body=body, now=self._loop.time()
+        )
+        self._kick()
+        return dialog_id
+
+    def send_bye(
+        self, dialog_id: DialogId, headers: Sequence[tuple[str, str]] = ()
+    ) -> TransactionId | None:
+        try:
+            tx = self.endpoint.send_request(
+                dialog_id, "BYE", headers=headers, now=self._loop.time()
+            )
+        except Exception:  # the dialog may already be gone (peer's BYE crossed ours)
+            log.debug("no dialog %s to send BYE in", dialog_id)
+            return None
+        self._kick()
+        return tx
+
+    # -- events -----------------------------------------------------------------------------
+
+    def on_event(self, event: SipEvent) -> None:
+        if isinstance(event, IncomingInvite):
+            pending = _PendingInvite(event.transaction_id)
+            self._pending[event.transaction_id] = pending
+            self.spawn(self._admit(event, pending))
+            return
+        if isinstance(event, InviteCancelled):
+            cancelled = self._pending.get(event.transaction_id)
+            if cancelled is not None:
+                cancelled.cancelled = True
+            return
+        dialog_id = getattr(event, "dialog_id", None)
+        call = self._calls.get(dialog_id) if dialog_id is not None else None
+        if call is not None:
+            call.handle(event)
+        elif isinstance(event, IncomingReinvite | IncomingUpdate | IncomingInfo):
+            self.respond(event.transaction_id, 481)
+
+    # -- admission -------------------------------------------------------------------------
+
+    async def _admit(self, event: IncomingInvite, pending: _PendingInvite) -> None:
+        tx = event.transaction_id
+        try:
+            await self._admit_steps(event, pending)
+        except Exception:
+            log.exception("INVITE %s failed", event.request.call_id)
+            if not pending.cancelled:
+                self._reject(tx, REJECTS["internal-error"])
+        finally:
+            self._pending.pop(tx, None)
+            ports = pending.extra.pop("ports", None)
+            if ports is not None:
+                self.release_ports(ports)
+
+    def _reject(
+        self, tx: TransactionId, reject: Reject, *, extra: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        self.respond(tx, reject.status, headers=(*reject.headers, *extra))
+
+    async def _admit_steps(self, event: IncomingInvite, pending: _PendingInvite) -> None:
+        request = event.request
+        tx = event.transaction_id
+        call_log = logging.LoggerAdapter(log, {"call_id": request.call_id})
+        # 1. Challenge first: nothing about the room before authentication.
+        creds = self.auth.credentials(request)
+        if creds is None:
+            self.respond(tx, 401, headers=self.auth.challenge(self._wall_clock()))
+            return
+        account = await self.directory.sip_account(creds.username)
+        if pending.cancelled:
+            return
+        verdict = (
+            AuthResult.INVALID
+            if account is None
+            else self.auth.verify(creds, request.method, account.ha1, self._wall_clock())
+        )
+        if verdict is AuthResult.STALE:
+            self.respond(tx, 401, headers=self.auth.challenge(self._wall_clock(), stale=True))
+            return
+        if verdict is not AuthResult.OK or account is None:
+            call_log.info("INVITE refused: bad credentials for user %r", creds.username)
+            self._reject(tx, REJECTS["bad-credentials"])
+            return
+        # 2. The room, which must belong to the same API key.
+        try:
+            room_id = (parse_uri(request.uri).user or "").lower()
+        except SipParseError:
+            room_id = ""
+        room = await self.directory.room(room_id) if room_id else None
+        if pending.cancelled:
+            return
+        if room is None or room.api_key_id != account.api_key_id:
+            call_log.info("INVITE refused: no room %r for key %s", room_id, account.api_key_id)
+            self._reject(tx, REJECTS["room-not-found"])
+            return
+        if not room.active:
+            self._reject(tx, REJECTS["room-inactive"])
+            return
+        # 3. Limits.
+        if len(self.calls) >= self.limits.max_calls:
+            self._reject(tx, REJECTS["server-busy"])
+            return
+        live = self.rooms.get(room_id)
+        if live is not None and len(live) >= self.limits.max_calls_per_room:
+            self._reject(tx, REJECTS["room-full"])
+            return
+        # 4. Media: ports and the SDP answer (or our offer for an offerless INVITE).
+        offer = None
+        if request.body:
+            if request.content_type != "application/sdp":
+                self.respond(tx, 415, headers=(("Accept", "application/sdp"),))
+                return
+            try:
+                offer = parse_sdp(request.body)
+            except SdpParseError as exc:
+                self.respond(tx, 400, reason=f"Bad SDP: {exc}"[:100])
+                return
+        try:
+            ports = self.ports.allocate()
+        except PortsExhausted:
+            self._reject(tx, REJECTS["ports-exhausted"])
+            return
+        pending.extra["ports"] = ports
+        session_id = secrets.randbits(62)
+        negotiated = None
+        if offer is not None:
+            result = answer_offer(
+                offer,
+                address=self.media.address,
+                rtp_port=ports.rtp_port,
+                session_id=session_id,
+                session_version=1,
+            )
+            if isinstance(result, NoCommonCodec):
+                call_log.info("INVITE refused: %s", result.warning)
+                self._reject(
+                    tx,
+                    REJECTS["no-common-codec"],
+                    extra=(("Warning", result.warning),),
+                )
+                return
+            local_sdp, negotiated = result
+        else:
+            local_sdp = build_offer(
+                address=self.media.address,
+                rtp_port=ports.rtp_port,
+                session_id=session_id,
+                session_version=1,
+            )
+        identity = caller_identity(request)
+        source = event.source
+        record_id = await self.directory.call_started(
+            CallStartInfo(
+                room_id=room_id,
+                api_key_id=account.api_key_id,
+                sip_call_id=request.call_id,
+                display_name=identity.display_name,
+                number=identity.number,
+                transport=source.transport,
+                metadata=identity.metadata,
+            )
+        )
+        if pending.cancelled:
+            if record_id is not None:
+                await self.directory.call_ended(
+                    record_id, CallEnd(CallResult.SUCCESS, "cancelled"), {}
+                )
+            return
+        dialog_id = self.respond(
+            tx, 200, headers=(("Content-Type", "application/sdp"),), body=local_sdp.serialize()
+        )
+        if dialog_id is None:
+            return
+        pending.extra.pop("ports")
+        call = Call(
+            self,
+            dialog_id=dialog_id,
+            call_id=request.call_id,
+            room_id=room_id,
+            api_key_id=account.api_key_id,
+            identity=identity,
+            ports=ports,
+            record_id=record_id,
+            session_id=session_id,
+            local_sdp=local_sdp,
+            negotiated=negotiated,
+        )
+        self._calls[dialog_id] = call
+        await call.open_media()
+        if call.ended is None:
+            call.start()
+
+    # -- call bookkeeping ----------------------------------------------------------------
+
+    def release_ports(self, ports: PortPair) -> None:
+        self.ports.release(ports)
+
+    async def directory_call_answered(self, record_id: int | None, codec: str) -> None:
+        if record_id is not None:
+            await self.directory.call_answered(record_id, codec)
+
+    def call_finished(
+        self, call: Call, end: CallEnd, stats: Mapping[str, object], *, keep_dialog: bool
+    ) -> None:
+        self.ended_calls += 1
+        if not keep_dialog:
+            self.forget(call)
+        if call.record_id is not None:
+            self.spawn(self.directory.call_ended(call.record_id, end, stats))
+
+    def forget(self, call: Call) -> None:
+        """Drop the call's dialog once nothing more can arrive for it."""
+        self._calls.pop(call.dialog_id, None)
+        self.endpoint.terminate(call.dialog_id)
+
+    def find_call(self, dialog_id: DialogId) -> Call | None:
+        return self._calls.get(dialog_id)
+
+    async def close(self) -> None:
+        """Hang up every call (BYE) and wait briefly for the tasks to end."""
+        for call in list(self.calls):
+            call.hang_up(CallEnd(CallResult.SUCCESS, "server-shutdown"))
+        self._pump()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)

@@ -1,0 +1,270 @@
+"""SIP signalling against SIPp, a real SIP peer, over UDP and TCP.
+
+One server serves the whole module (RTP timeout shortened so that the timeout
+test stays short); each test sets up what it needs through the CLI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .harness import Server, make_speech_wavs, ports_bindable, run_sipp
+from .store_view import StoreView
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
+
+TRANSPORTS = {"udp": "u1", "tcp": "t1"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("sipp-server"), extra_env={"SIPMEET_RTP_TIMEOUT_S": "3"})
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def account(server: Server) -> dict[str, str]:
+    key = server.cli("keys", "create", "--name", "sipp", "--enable-sip")
+    assert isinstance(key, dict)
+    sip = key["sip"]
+    assert isinstance(sip, dict)
+    return {
+        "apiKey": str(key["apiKey"]),
+        "username": str(sip["username"]),
+        "password": str(sip["password"]),
+    }
+
+
+@pytest.fixture(scope="module")
+def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_speech_wavs(tmp_path_factory.mktemp("wavs"))
+
+
+def new_room(server: Server, api_key: str) -> str:
+    room = server.cli("rooms", "create", "--api-key", api_key)
+    assert isinstance(room, dict)
+    return str(room["roomId"])
+
+
+def workdir(tmp_path: Path, wavs: dict[str, Path]) -> Path:
+    wd = tmp_path / "sipp"
+    wd.mkdir()
+    (wd / "speech_pcmu.wav").write_bytes(wavs["speech_pcmu"].read_bytes())
+    return wd
+
+
+def wait_for_call_end(
+    server: Server, room_id: str, timeout_s: float = 10.0
+) -> list[dict[str, object]]:
+    deadline = time.monotonic() + timeout_s
+    with StoreView(server.data_dir) as view:
+        while time.monotonic() < deadline:
+            calls = view.calls(room_id)
+            if calls and all(c["ended_at"] is not None for c in calls):
+                return calls
+            time.sleep(0.2)
+        return view.calls(room_id)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_authenticated_call_with_ten_seconds_of_pcmu(
+    server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path, transport: str
+) -> None:
+    room = new_room(server, account["apiKey"])
+    result = run_sipp(
+        "call_auth.xml",
+        server.sip_port,
+        workdir(tmp_path, wavs),
+        transport=TRANSPORTS[transport],
+        inject=[("-", room, "-")],
+        credentials=(account["username"], account["password"]),
+        extra=["-d", "10000"],
+        timeout_s=40,
+    )
+    assert result.returncode == 0, result.explain() + server.log_tail()
+    calls = wait_for_call_end(server, room)
+    assert len(calls) == 1, calls
+    call = calls[0]
+    assert (call["result"], call["reason"]) == ("success", "caller-hangup")
+    assert call["codec"] == "PCMU"
+    assert call["transport"] == transport
+    assert call["caller_number"] == "+15551234567"
+    stats = call["stats"]
+    assert isinstance(stats, dict)
+    # 10 s of 20 ms packets is 500; allow for the start and end of the stream.
+    assert int(stats["packets_in"]) >= 400, stats
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_wrong_password_is_refused_with_403(
+    server: Server, account: dict[str, str], tmp_path: Path, transport: str
+) -> None:
+    room = new_room(server, account["apiKey"])
+    result = run_sipp(
+        "invite_rejected.xml",
+        server.sip_port,
+        tmp_path,
+        transport=TRANSPORTS[transport],
+        inject=[("-", room, "-")],
+        credentials=(account["username"], account["password"] + "x"),
+        substitutions={"STATUS": "403", "CODECS": "0"},
+    )
+    assert result.returncode == 0, result.explain()
+    with StoreView(server.data_dir) as view:
+        assert view.calls(room) == []
+
+
+def test_unknown_room_is_404(server: Server, account: dict[str, str], tmp_path: Path) -> None:
+    result = run_sipp(
+        "invite_rejected.xml",
+        server.sip_port,
+        tmp_path,
+        inject=[("-", "zzzz-zzzz-zzzz", "-")],
+        credentials=(account["username"], account["password"]),
+        substitutions={"STATUS": "404", "CODECS": "0"},
+    )
+    assert result.returncode == 0, result.explain()
+
+
+def test_another_keys_room_is_404(server: Server, account: dict[str, str], tmp_path: Path) -> None:
+    other = server.cli("keys", "create", "--name", "other", "--enable-sip")
+    assert isinstance(other, dict)
+    foreign_room = new_room(server, str(other["apiKey"]))
+    result = run_sipp(
+        "invite_rejected.xml",
+        server.sip_port,
+        tmp_path,
+        inject=[("-", foreign_room, "-")],
+        credentials=(account["username"], account["password"]),
+        substitutions={"STATUS": "404", "CODECS": "0"},
+    )
+    assert result.returncode == 0, result.explain()
+
+
+def test_deactivated_room_is_480(server: Server, account: dict[str, str], tmp_path: Path) -> None:
+    room = new_room(server, account["apiKey"])
+    server.cli("rooms", "deactivate", room, json_out=False)
+    result = run_sipp(
+        "invite_rejected.xml",
+        server.sip_port,
+        tmp_path,
+        inject=[("-", room, "-")],
+        credentials=(account["username"], account["password"]),
+        substitutions={"STATUS": "480", "CODECS": "0"},
+    )
+    assert result.returncode == 0, result.explain()
+
+
+def test_no_common_codec_is_488(server: Server, account: dict[str, str], tmp_path: Path) -> None:
+    room = new_room(server, account["apiKey"])
+    result = run_sipp(
+        "invite_rejected.xml",
+        server.sip_port,
+        tmp_path,
+        inject=[("-", room, "-")],
+        credentials=(account["username"], account["password"]),
+        substitutions={"STATUS": "488", "CODECS": "18"},  # G.729 only
+    )
+    assert result.returncode == 0, result.explain()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_options_answered_200(server: Server, tmp_path: Path, transport: str) -> None:
+    result = run_sipp("options.xml", server.sip_port, tmp_path, transport=TRANSPORTS[transport])
+    assert result.returncode == 0, result.explain()
+
+
+def test_cancel_before_answer_gets_487(
+    server: Server, account: dict[str, str], tmp_path: Path
+) -> None:
+    room = new_room(server, account["apiKey"])
+    result = run_sipp(
+        "cancel.xml",
+        server.sip_port,
+        tmp_path,
+        inject=[("-", room, "-")],
+        credentials=(account["username"], account["password"]),
+    )
+    assert result.returncode == 0, result.explain() + server.log_tail()
+    with StoreView(server.data_dir) as view:
+        live = [c for c in view.calls(room) if c["answered_at"] is not None]
+        assert live == []
+
+
+def test_retransmitted_invite_is_absorbed(
+    server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
+) -> None:
+    room = new_room(server, account["apiKey"])
+    result = run_sipp(
+        "retransmit.xml",
+        server.sip_port,
+        workdir(tmp_path, wavs),
+        inject=[("-", room, "-")],
+        credentials=(account["username"], account["password"]),
+        extra=["-d", "1000"],
+    )
+    assert result.returncode == 0, result.explain()
+    calls = wait_for_call_end(server, room)
+    assert len(calls) == 1, calls
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_hold_and_resume_by_reinvite(
+    server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path, transport: str
+) -> None:
+    room = new_room(server, account["apiKey"])
+    result = run_sipp(
+        "hold_resume.xml",
+        server.sip_port,
+        workdir(tmp_path, wavs),
+        transport=TRANSPORTS[transport],
+        inject=[("-", room, "-")],
+        credentials=(account["username"], account["password"]),
+    )
+    assert result.returncode == 0, result.explain() + server.log_tail()
+
+
+def test_session_timer_refresh_by_update(
+    server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
+) -> None:
+    room = new_room(server, account["apiKey"])
+    result = run_sipp(
+        "session_timer.xml",
+        server.sip_port,
+        workdir(tmp_path, wavs),
+        inject=[("-", room, "-")],
+        credentials=(account["username"], account["password"]),
+    )
+    assert result.returncode == 0, result.explain() + server.log_tail()
+
+
+def test_rtp_timeout_hangs_up_and_releases_ports(
+    server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
+) -> None:
+    room = new_room(server, account["apiKey"])
+    result = run_sipp(
+        "rtp_timeout.xml",
+        server.sip_port,
+        workdir(tmp_path, wavs),
+        inject=[("-", room, "-")],
+        credentials=(account["username"], account["password"]),
+        timeout_s=30,
+    )
+    assert result.returncode == 0, result.explain() + server.log_tail()
+    calls = wait_for_call_end(server, room)
+    assert [(c["result"], c["reason"]) for c in calls] == [("upstream_error", "rtp-timeout")]
+    # Every RTP port of the server's range can be bound again: nothing leaked.
+    deadline = time.monotonic() + 5
+    busy = ports_bindable(*server.rtp_ports)
+    while busy and time.monotonic() < deadline:
+        time.sleep(0.2)
+        busy = ports_bindable(*server.rtp_ports)
+    assert busy == []
