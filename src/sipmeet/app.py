@@ -111,6 +111,7 @@ class Node:
                 t1_s=sip.t1_ms / 1000.0,
                 session_expires_s=sip.session_expires_s,
                 min_se_s=sip.min_se_s,
+                symmetric_responses=sip.symmetric_responses,
             )
         )
         # Nonces signed with a key derived from the master key stay valid across restarts.

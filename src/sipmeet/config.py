@@ -230,6 +230,8 @@ class Sip:
     """RFC 4028 smallest session interval we accept, seconds."""
     nonce_ttl_s: int = 300
     """Lifetime of a digest nonce before it is stale, seconds."""
+    symmetric_responses: bool = True
+    """Answer UDP requests at their source address even without rport (phones behind NAT)."""
     digest_algorithms: str = "MD5"
     """Digest algorithms to challenge with, preferred first, e.g. "SHA-256,MD5" (many UAs fail on any SHA-256 one)."""
 

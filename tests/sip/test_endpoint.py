@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import itertools
 import json
 from collections.abc import Callable, Sequence
@@ -1097,7 +1099,8 @@ def test_tcp_responses_and_requests_use_the_connection() -> None:
 
 
 def test_rport_and_received() -> None:
-    h = Harness(source=Source("UDP", ("203.0.113.7", 61000)))
+    strict = dataclasses.replace(CONFIG, symmetric_responses=False)
+    h = Harness(strict, source=Source("UDP", ("203.0.113.7", 61000)))
     h.feed(sip_request("OPTIONS", branch="z9hG4bKopt1", via="SIP/2.0/UDP 10.0.0.5:5060;rport"))
     (out,) = h.take()
     assert out.addr == ("203.0.113.7", 61000)  # rport: back to where it came from
@@ -1110,11 +1113,19 @@ def test_rport_and_received() -> None:
     via = only(parse_message(out.data), 200).top_via
     assert via.params["received"] == "203.0.113.7" and "rport" not in via.params
     # Via host equal to the source and no rport: nothing added, default port 5060.
-    h2 = Harness()
+    h2 = Harness(strict)
     h2.feed(sip_request("OPTIONS", branch="z9hG4bKopt3", via="SIP/2.0/UDP 192.0.2.10"))
     (out,) = h2.take()
     assert out.addr == ("192.0.2.10", 5060)
     assert only(parse_message(out.data), 200).top_via.params == {"branch": "z9hG4bKopt3"}
+
+
+def test_symmetric_responses_go_to_the_source_without_rport() -> None:
+    h = Harness(source=Source("UDP", ("203.0.113.7", 61000)))
+    h.feed(sip_request("OPTIONS", branch="z9hG4bKopt4", via="SIP/2.0/UDP 10.0.0.5:5080"))
+    (out,) = h.take()
+    assert out.addr == ("203.0.113.7", 61000)
+    assert only(parse_message(out.data), 200).top_via.params["received"] == "203.0.113.7"
 
 
 def test_phone_behind_nat_gets_requests_at_its_public_address() -> None:
@@ -1484,3 +1495,11 @@ def test_refresh_rejected_is_retried_then_expires() -> None:
     assert isinstance(retry, Request) and retry.method == "UPDATE"
     h.advance(1768.0)  # nobody answers: Timer F first, then the session ends
     assert SessionExpired(dialog_id) in h.pop_events()
+
+
+def test_branch_reused_by_another_call_is_not_a_retransmission() -> None:
+    h = Harness()
+    h.feed(sip_request("OPTIONS", branch="z9hG4bKsame", call_id="first@192.0.2.10"))
+    h.feed(sip_request("OPTIONS", branch="z9hG4bKsame", call_id="second@192.0.2.10"))
+    call_ids = [parse_message(out.data).call_id for out in h.take()]
+    assert call_ids == ["first@192.0.2.10", "second@192.0.2.10"]

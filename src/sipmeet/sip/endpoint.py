@@ -115,6 +115,9 @@ class EndpointConfig:
     allow: tuple[str, ...] = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "INFO")
     supported: tuple[str, ...] = ("timer",)
     accept: tuple[str, ...] = ("application/sdp", "application/dtmf-relay", "application/dtmf")
+    # Answer UDP requests at their source address even without ``rport`` (RFC 3581
+    # behaviour for every request, as phones behind NAT need); False: RFC 3261 §18.2.2.
+    symmetric_responses: bool = True
 
     @property
     def timers(self) -> TimerConfig:
@@ -402,7 +405,7 @@ class SipEndpoint:
         """RFC 3261 §18.2.2 with RFC 3581 §4: where responses to this request go."""
         if source.connection_id is not None or is_reliable(source.transport):
             return Destination(source.transport, source.addr, source.connection_id)
-        if via.params.get("rport"):
+        if via.params.get("rport") or self.config.symmetric_responses:
             return Destination(source.transport, source.addr)
         default = 5061 if via.transport == "TLS" else 5060
         return Destination(source.transport, (source.addr[0], via.port or default))

@@ -565,7 +565,10 @@ def server_key(request: Request, via: Via, method: str | None = None) -> tuple[s
         method = "INVITE" if request.method == "ACK" else request.method
     branch = via.branch
     if branch is not None and branch.startswith(MAGIC_COOKIE):
-        return ("3261", branch, via.sent_by.lower(), method)
+        # The Call-ID is not part of the RFC 3261 key, but every retransmission (and
+        # the ACK and CANCEL of an INVITE) carries the same one; keying on it too keeps a
+        # client that reuses a branch across calls from getting another call's response.
+        return ("3261", branch, via.sent_by.lower(), method, request.call_id)
     # RFC 2543 fallback: Request-URI, From tag, Call-ID, CSeq number, top Via, and the
     # method (To tag checked separately for ACK, see ServerInviteTransaction.to_tag).
     return (
