@@ -21,6 +21,8 @@ from pathlib import Path
 from .harness import HOST, free_port, free_udp_range
 
 MODULE_PATH = "/usr/lib/baresip/modules"
+# baresip 1.0 names a codec by its sampling rate, which for G.722 is not the RTP clock.
+CODEC_SPECS = {"G722": "G722/16000/1"}
 
 
 def netstring(payload: bytes) -> bytes:
@@ -86,7 +88,7 @@ snd_path		{self.record_dir}
         (self.workdir / "config").write_text(config.lstrip())
         account = self.account_line or (
             f"<sip:{self.username}@{HOST}:{self.server_port};transport=udp>"
-            f";auth_pass={self.password};regint=0;audio_codecs={self.codec}"
+            f";auth_pass={self.password};regint=0;audio_codecs={CODEC_SPECS.get(self.codec, self.codec)}"
         )
         (self.workdir / "accounts").write_text(account + "\n")
         (self.workdir / "contacts").write_text("")

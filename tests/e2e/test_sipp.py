@@ -268,3 +268,46 @@ def test_rtp_timeout_hangs_up_and_releases_ports(
         time.sleep(0.2)
         busy = ports_bindable(*server.rtp_ports)
     assert busy == []
+
+
+def test_rotation_while_running_applies_to_the_next_invite(
+    server: Server, wavs: dict[str, Path], tmp_path: Path
+) -> None:
+    key = server.cli("keys", "create", "--name", "rotating", "--enable-sip")
+    assert isinstance(key, dict) and isinstance(key["sip"], dict)
+    api_key, username, old_password = (
+        str(key["apiKey"]),
+        str(key["sip"]["username"]),
+        str(key["sip"]["password"]),
+    )
+    room = new_room(server, api_key)
+    before = run_sipp(
+        "call_auth.xml",
+        server.sip_port,
+        workdir(tmp_path, wavs),
+        inject=[("-", room, "-")],
+        credentials=(username, old_password),
+        extra=["-d", "500"],
+    )
+    assert before.returncode == 0, before.explain()
+    rotated = server.cli("sip", "rotate", api_key)
+    assert isinstance(rotated, dict)
+    assert rotated["username"] == username and rotated["password"] != old_password
+    refused = run_sipp(
+        "invite_rejected.xml",
+        server.sip_port,
+        tmp_path / "old",
+        inject=[("-", room, "-")],
+        credentials=(username, old_password),
+        substitutions={"STATUS": "403", "CODECS": "0"},
+    )
+    assert refused.returncode == 0, refused.explain()
+    accepted = run_sipp(
+        "call_auth.xml",
+        server.sip_port,
+        tmp_path / "sipp",
+        inject=[("-", room, "-")],
+        credentials=(username, str(rotated["password"])),
+        extra=["-d", "1000"],
+    )
+    assert accepted.returncode == 0, accepted.explain() + server.log_tail()
