@@ -22,7 +22,7 @@ from .harness import HOST, free_port, free_udp_range
 
 MODULE_PATH = "/usr/lib/baresip/modules"
 # baresip 1.0 names a codec by its sampling rate, which for G.722 is not the RTP clock.
-CODEC_SPECS = {"G722": "G722/16000/1"}
+CODEC_SPECS = {"G722": "G722/16000/1", "opus": "opus/48000/2"}
 
 
 def netstring(payload: bytes) -> bytes:
@@ -57,7 +57,7 @@ class Baresip:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.record_dir.mkdir(exist_ok=True)
         rtp_first, rtp_last = free_udp_range(20)
-        srate = 16000 if self.codec == "G722" else 8000
+        srate = {"G722": 16000, "opus": 48000}.get(self.codec, 8000)
         config = f"""
 poll_method		epoll
 net_interface		{HOST}
@@ -67,7 +67,7 @@ audio_player		aubridge,sink-{self.sip_port}
 audio_alert		aubridge,alert-{self.sip_port}
 audio_source		aufile,{self.source_wav}
 audio_srate		{srate}
-audio_channels		1
+audio_channels		{2 if self.codec == "opus" else 1}
 audio_level		no
 rtp_tos			0
 rtp_ports		{rtp_first}-{rtp_last}
@@ -76,6 +76,7 @@ jitter_buffer_delay	1-10
 module_path		{MODULE_PATH}
 module			g711.so
 module			g722.so
+module			opus.so
 module			aufile.so
 module			aubridge.so
 module			sndfile.so

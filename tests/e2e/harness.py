@@ -295,8 +295,8 @@ def make_speech_wavs(directory: Path) -> dict[str, Path]:
     """Known speech recordings made with espeak-ng, converted with sox.
 
     Returns paths: ``speech_a`` / ``speech_b`` (16-bit 8 kHz mono WAV, different
-    voices and texts), ``speech_a_16k`` (16 kHz) and ``speech_pcmu`` (μ-law WAV
-    for SIPp's rtp_stream).
+    voices and texts), ``speech_a_16k`` / ``speech_a_48k`` (16 kHz, and 48 kHz stereo) and
+    ``speech_pcmu`` (μ-law WAV for SIPp's rtp_stream).
     """
     directory.mkdir(parents=True, exist_ok=True)
     texts = {
@@ -320,8 +320,8 @@ def make_speech_wavs(directory: Path) -> dict[str, Path]:
                 check=True,
                 timeout=60,
             )
-        for rate in (8000, 16000):
-            suffix = "" if rate == 8000 else "_16k"
+        for rate in (8000, 16000, 48000):
+            suffix = "" if rate == 8000 else f"_{rate // 1000}k"
             dst = directory / f"speech_{name}{suffix}.wav"
             if not dst.exists():
                 subprocess.run(
@@ -331,7 +331,7 @@ def make_speech_wavs(directory: Path) -> dict[str, Path]:
                         "-r",
                         str(rate),
                         "-c",
-                        "1",
+                        "2" if rate == 48000 else "1",  # baresip's Opus wants stereo
                         "-b",
                         "16",
                         "-e",

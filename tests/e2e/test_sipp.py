@@ -311,3 +311,39 @@ def test_rotation_while_running_applies_to_the_next_invite(
         extra=["-d", "1000"],
     )
     assert accepted.returncode == 0, accepted.explain() + server.log_tail()
+
+
+def test_dtmf_by_sip_info(
+    server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
+) -> None:
+    room = new_room(server, account["apiKey"])
+    result = run_sipp(
+        "info_dtmf.xml",
+        server.sip_port,
+        workdir(tmp_path, wavs),
+        inject=[("-", room, "-")],
+        credentials=(account["username"], account["password"]),
+    )
+    assert result.returncode == 0, result.explain() + server.log_tail()
+    (call,) = wait_for_call_end(server, room)
+    stats = call["stats"]
+    assert isinstance(stats, dict) and stats["dtmf"] == "7#", stats
+
+
+def test_offerless_invite_gets_our_offer_and_answer_in_ack(
+    server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
+) -> None:
+    room = new_room(server, account["apiKey"])
+    result = run_sipp(
+        "offerless.xml",
+        server.sip_port,
+        workdir(tmp_path, wavs),
+        inject=[("-", room, "-")],
+        credentials=(account["username"], account["password"]),
+        extra=["-d", "2000"],
+    )
+    assert result.returncode == 0, result.explain() + server.log_tail()
+    (call,) = wait_for_call_end(server, room)
+    assert call["codec"] == "PCMU" and call["reason"] == "caller-hangup"
+    stats = call["stats"]
+    assert isinstance(stats, dict) and int(stats["packets_in"]) >= 50, stats

@@ -100,6 +100,7 @@ class Call:
         self.negotiated = negotiated
         self.participant: SipParticipant | None = None
         self.ended: CallEnd | None = None
+        self.digits: list[str] = []  # every DTMF digit, RFC 4733 and INFO alike
         self._bye_tx: TransactionId | None = None
         self._offer_pending: SessionDescription | None = None  # our offer awaiting the ACK answer
         self._task: asyncio.Task[None] | None = None
@@ -159,6 +160,7 @@ class Call:
         self._publish_digit(digit.digit, "rfc4733")
 
     def _publish_digit(self, digit: str, source: str) -> None:
+        self.digits.append(digit)
         room = self.manager.rooms.get(self.room_id)
         self.log.info("DTMF %s (%s) from %s", digit, source, self.participant_id)
         if room is not None:
@@ -353,6 +355,6 @@ class Call:
         stats: dict[str, object] = {}
         if self.participant is not None:
             stats.update(self.participant.leg.quality())
-            stats["dtmf"] = "".join(self.participant.leg.stats.dtmf)
+        stats["dtmf"] = "".join(self.digits)
         self.log.info("call ended: %s (%s)", end, self.call_id)
         self.manager.call_finished(self, end, stats, keep_dialog=keep_dialog)

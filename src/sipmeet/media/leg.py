@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -54,7 +54,6 @@ class LegStats:
     rtt_ms: float | None = None
     remote_fraction_lost: float | None = None
     remote_jitter_ms: float | None = None
-    dtmf: list[str] = field(default_factory=list)
 
 
 class SipLegMedia:
@@ -178,9 +177,7 @@ class SipLegMedia:
             self.remote_ssrc = packet.ssrc
         self.reception.update(packet, now)
         if pt == self.dtmf_pt:
-            digits = self.dtmf.receive(packet, now)
-            self.stats.dtmf.extend(d.digit for d in digits)
-            return digits
+            return self.dtmf.receive(packet, now)
         self.jitter.push(packet, now)
         return []
 
@@ -204,9 +201,7 @@ class SipLegMedia:
 
     def poll_dtmf(self, now: float) -> list[DtmfDigit]:
         """Digits whose end packets never came (RFC 4733 §2.5.2.2)."""
-        digits = self.dtmf.poll(now)
-        self.stats.dtmf.extend(d.digit for d in digits)
-        return digits
+        return self.dtmf.poll(now)
 
     # -- room tick -----------------------------------------------------------------------
 

@@ -78,7 +78,18 @@ class RoomRegistry:
             clock = self._clocks.pop(room_id, None)
             if clock is not None:
                 clock.stop()
-            log.info("room %s closed", room_id, extra={"room_id": room_id})
+                mean_ms = 1000 * clock.lateness_s_sum / clock.ticks if clock.ticks else 0.0
+                log.info(
+                    "room %s closed: %d ticks, %d skipped, tick lateness mean %.2f ms max %.2f ms",
+                    room_id,
+                    clock.ticks,
+                    clock.skipped,
+                    mean_ms,
+                    1000 * clock.lateness_s_max,
+                    extra={"room_id": room_id},
+                )
+            else:
+                log.info("room %s closed", room_id, extra={"room_id": room_id})
 
     def close(self) -> None:
         for clock in self._clocks.values():
