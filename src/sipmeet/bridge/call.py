@@ -196,6 +196,22 @@ class Call:
                 participant.send_rtcp(now, cname)
                 next_rtcp = now + RTCP_INTERVAL_S
 
+    def describe(self) -> dict[str, object]:
+        """What the API and dashboard show of a live call."""
+        leg = self.participant.leg if self.participant is not None else None
+        return {
+            "participantId": self.participant_id,
+            "callId": self.call_id,
+            "roomId": self.room_id,
+            "apiKeyId": self.api_key_id,
+            "displayName": self.identity.display_name,
+            "maskedNumber": self.identity.masked_number,
+            "codec": leg.codec_name if leg is not None else None,
+            "muted": self.participant.muted if self.participant is not None else False,
+            "onHold": leg.negotiated.on_hold if leg is not None else False,
+            "quality": leg.quality() if leg is not None else {},
+        }
+
     # -- SIP events in the dialog --------------------------------------------------------
 
     def handle(self, event: SipEvent) -> None:

@@ -351,6 +351,46 @@ class CallManager:
     def find_call(self, dialog_id: DialogId) -> Call | None:
         return self._calls.get(dialog_id)
 
+    # -- control (REST API, dashboard, moderation) ------------------------------------
+
+    def call_for(self, participant_id: str) -> Call | None:
+        """The live call of a phone participant."""
+        for call in self.calls:
+            if call.participant_id == participant_id:
+                return call
+        return None
+
+    def hang_up(self, participant_id: str, *, reason: str = "removed") -> bool:
+        """End one phone participant's call with BYE (RFC 3326 Reason header)."""
+        call = self.call_for(participant_id)
+        if call is None:
+            return False
+        call.hang_up(
+            CallEnd(CallResult.SUCCESS, reason),
+            reason_header=f'SIP;cause=200;text="{reason}"',
+        )
+        return True
+
+    def set_muted(self, participant_id: str, muted: bool) -> bool:
+        """Mute or unmute a phone participant: its audio reaches nobody while muted."""
+        call = self.call_for(participant_id)
+        if call is None:
+            return False
+        room = self.rooms.get(call.room_id)
+        if room is None:
+            return False
+        room.set_muted(participant_id, muted)
+        return True
+
+    def end_room(self, room_id: str, *, reason: str = "room-deactivated") -> int:
+        """Hang up every phone call in a room (when it is deactivated); returns how many."""
+        calls = [c for c in self.calls if c.room_id == room_id]
+        for call in calls:
+            call.hang_up(
+                CallEnd(CallResult.SUCCESS, reason), reason_header=f'SIP;cause=480;text="{reason}"'
+            )
+        return len(calls)
+
     async def close(self) -> None:
         """Hang up every call (BYE) and wait briefly for the tasks to end."""
         for call in list(self.calls):
