@@ -29,7 +29,8 @@ def to_rate(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
     if rate == target:
         return samples
     g = np.gcd(rate, target)
-    return signal.resample_poly(samples, target // g, rate // g)
+    resampled: np.ndarray = signal.resample_poly(samples, target // g, rate // g)
+    return resampled
 
 
 @dataclass(frozen=True)

@@ -154,6 +154,21 @@ class Server:
             raise RuntimeError(f"sipmeet {' '.join(args)} failed ({out.returncode}): {out.stderr}")
         return json.loads(out.stdout) if json_out else out.stdout.strip()
 
+    def new_account(self, name: str) -> dict[str, str]:
+        """A fresh API key with SIP enabled: apiKey, username, password."""
+        key = self.cli("keys", "create", "--name", name, "--enable-sip")
+        assert isinstance(key, dict) and isinstance(key["sip"], dict)
+        return {
+            "apiKey": str(key["apiKey"]),
+            "username": str(key["sip"]["username"]),
+            "password": str(key["sip"]["password"]),
+        }
+
+    def new_room(self, api_key: str) -> str:
+        room = self.cli("rooms", "create", "--api-key", api_key)
+        assert isinstance(room, dict)
+        return str(room["roomId"])
+
     def start(self, timeout_s: float = 30.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / "server.log"
@@ -283,8 +298,10 @@ def run_sipp(
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, **kwargs: object) -> Iterator[Server]:
-    server = Server(data_dir, **kwargs)  # type: ignore[arg-type]
+def running_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A started server, stopped (by its PID) when the block ends."""
+    server = Server(data_dir, extra_env=dict(extra_env or {}))
+    server.start()
     try:
         yield server
     finally:

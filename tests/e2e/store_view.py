@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -31,3 +32,12 @@ class StoreView:
         """The room's call records, oldest first, as plain dicts."""
         records = self._store.list_calls(room_id)
         return [dataclasses.asdict(r) for r in reversed(records)]
+
+    def ended_calls(self, room_id: str, timeout_s: float = 10.0) -> list[dict[str, object]]:
+        """The room's call records once every one of them has ended (or at the timeout)."""
+        deadline = time.monotonic() + timeout_s
+        calls = self.calls(room_id)
+        while time.monotonic() < deadline and not (calls and all(c["ended_at"] for c in calls)):
+            time.sleep(0.2)
+            calls = self.calls(room_id)
+        return calls

@@ -17,7 +17,7 @@ import pytest
 
 from .audio import align, overlap, pesq_nb, read_wav, to_rate
 from .baresip import Baresip
-from .harness import Server, make_speech_wavs
+from .harness import Server, running_server
 from .store_view import StoreView
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
@@ -27,36 +27,8 @@ TALK_S = 9.0
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("baresip-server"))
-    srv.start()
-    try:
+    with running_server(tmp_path_factory.mktemp("baresip-server")) as srv:
         yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def account(server: Server) -> dict[str, str]:
-    key = server.cli("keys", "create", "--name", "softphones", "--enable-sip")
-    assert isinstance(key, dict)
-    sip = key["sip"]
-    assert isinstance(sip, dict)
-    return {
-        "apiKey": str(key["apiKey"]),
-        "username": str(sip["username"]),
-        "password": str(sip["password"]),
-    }
-
-
-@pytest.fixture(scope="module")
-def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_speech_wavs(tmp_path_factory.mktemp("wavs"))
-
-
-def new_room(server: Server, api_key: str) -> str:
-    room = server.cli("rooms", "create", "--api-key", api_key)
-    assert isinstance(room, dict)
-    return str(room["roomId"])
 
 
 def phone(
@@ -115,7 +87,7 @@ def test_two_softphones_hear_each_other(
     codec_b: str,
     min_pesq: float,
 ) -> None:
-    room = new_room(server, account["apiKey"])
+    room = server.new_room(account["apiKey"])
     a = phone(tmp_path, "a", server, account, wavs["speech_a"], codec_a)
     # baresip 1.0 wants its microphone file at the codec's own sampling rate.
     source = {"G722": "speech_b_16k", "opus": "speech_b_48k"}.get(codec_b, "speech_b")
@@ -152,7 +124,7 @@ def test_two_softphones_hear_each_other(
 def test_rfc4733_digits_become_room_events(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
 ) -> None:
-    room = new_room(server, account["apiKey"])
+    room = server.new_room(account["apiKey"])
     p = phone(tmp_path, "dtmf", server, account, wavs["speech_a"], "PCMU")
     try:
         p.start()
@@ -164,14 +136,8 @@ def test_rfc4733_digits_become_room_events(
         time.sleep(0.5)
     finally:
         p.stop()
-    deadline = time.monotonic() + 10
-    calls: list[dict[str, object]] = []
     with StoreView(server.data_dir) as view:
-        while time.monotonic() < deadline:
-            calls = view.calls(room)
-            if calls and calls[0]["ended_at"] is not None:
-                break
-            time.sleep(0.2)
+        calls = view.ended_calls(room)
     assert len(calls) == 1, calls
     stats = calls[0]["stats"]
     assert isinstance(stats, dict)

@@ -27,10 +27,10 @@ pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def quick_start_blocks() -> list[str]:
+def quick_start_blocks() -> list[tuple[str, str]]:
     text = (ROOT / "README.md").read_text()
     section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```(\w*)\n(.*?)```", section, re.S)  # type: ignore[return-value]
+    return [(m.group(1), m.group(2)) for m in re.finditer(r"```(\w*)\n(.*?)```", section, re.S)]
 
 
 def shell_commands() -> list[str]:

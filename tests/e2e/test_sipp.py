@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import Server, make_speech_wavs, ports_bindable, run_sipp
+from .harness import Server, SippResult, ports_bindable, run_sipp, running_server
 from .store_view import StoreView
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
@@ -22,36 +22,10 @@ TRANSPORTS = {"udp": "u1", "tcp": "t1"}
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("sipp-server"), extra_env={"SIPMEET_RTP_TIMEOUT_S": "3"})
-    srv.start()
-    try:
+    with running_server(
+        tmp_path_factory.mktemp("sipp-server"), {"SIPMEET_RTP_TIMEOUT_S": "3"}
+    ) as srv:
         yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture(scope="module")
-def account(server: Server) -> dict[str, str]:
-    key = server.cli("keys", "create", "--name", "sipp", "--enable-sip")
-    assert isinstance(key, dict)
-    sip = key["sip"]
-    assert isinstance(sip, dict)
-    return {
-        "apiKey": str(key["apiKey"]),
-        "username": str(sip["username"]),
-        "password": str(sip["password"]),
-    }
-
-
-@pytest.fixture(scope="module")
-def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_speech_wavs(tmp_path_factory.mktemp("wavs"))
-
-
-def new_room(server: Server, api_key: str) -> str:
-    room = server.cli("rooms", "create", "--api-key", api_key)
-    assert isinstance(room, dict)
-    return str(room["roomId"])
 
 
 def workdir(tmp_path: Path, wavs: dict[str, Path]) -> Path:
@@ -61,31 +35,42 @@ def workdir(tmp_path: Path, wavs: dict[str, Path]) -> Path:
     return wd
 
 
-def wait_for_call_end(
-    server: Server, room_id: str, timeout_s: float = 10.0
-) -> list[dict[str, object]]:
-    deadline = time.monotonic() + timeout_s
+def wait_for_call_end(server: Server, room_id: str) -> list[dict[str, object]]:
     with StoreView(server.data_dir) as view:
-        while time.monotonic() < deadline:
-            calls = view.calls(room_id)
-            if calls and all(c["ended_at"] is not None for c in calls):
-                return calls
-            time.sleep(0.2)
-        return view.calls(room_id)
+        return view.ended_calls(room_id)
+
+
+def dial(
+    server: Server,
+    room: str,
+    scenario: str,
+    wd: Path,
+    credentials: tuple[str, str],
+    **kwargs: object,
+) -> SippResult:
+    """Run ``scenario`` as a caller into ``room`` with these SIP credentials."""
+    return run_sipp(
+        scenario,
+        server.sip_port,
+        wd,
+        inject=[("-", room, "-")],
+        credentials=credentials,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_authenticated_call_with_ten_seconds_of_pcmu(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path, transport: str
 ) -> None:
-    room = new_room(server, account["apiKey"])
-    result = run_sipp(
+    room = server.new_room(account["apiKey"])
+    result = dial(
+        server,
+        room,
         "call_auth.xml",
-        server.sip_port,
         workdir(tmp_path, wavs),
+        (account["username"], account["password"]),
         transport=TRANSPORTS[transport],
-        inject=[("-", room, "-")],
-        credentials=(account["username"], account["password"]),
         extra=["-d", "10000"],
         timeout_s=40,
     )
@@ -107,14 +92,14 @@ def test_authenticated_call_with_ten_seconds_of_pcmu(
 def test_wrong_password_is_refused_with_403(
     server: Server, account: dict[str, str], tmp_path: Path, transport: str
 ) -> None:
-    room = new_room(server, account["apiKey"])
-    result = run_sipp(
+    room = server.new_room(account["apiKey"])
+    result = dial(
+        server,
+        room,
         "invite_rejected.xml",
-        server.sip_port,
         tmp_path,
+        (account["username"], account["password"] + "x"),
         transport=TRANSPORTS[transport],
-        inject=[("-", room, "-")],
-        credentials=(account["username"], account["password"] + "x"),
         substitutions={"STATUS": "403", "CODECS": "0"},
     )
     assert result.returncode == 0, result.explain()
@@ -123,12 +108,12 @@ def test_wrong_password_is_refused_with_403(
 
 
 def test_unknown_room_is_404(server: Server, account: dict[str, str], tmp_path: Path) -> None:
-    result = run_sipp(
+    result = dial(
+        server,
+        "zzzz-zzzz-zzzz",
         "invite_rejected.xml",
-        server.sip_port,
         tmp_path,
-        inject=[("-", "zzzz-zzzz-zzzz", "-")],
-        credentials=(account["username"], account["password"]),
+        (account["username"], account["password"]),
         substitutions={"STATUS": "404", "CODECS": "0"},
     )
     assert result.returncode == 0, result.explain()
@@ -137,34 +122,34 @@ def test_unknown_room_is_404(server: Server, account: dict[str, str], tmp_path: 
 def test_another_keys_room_is_404(server: Server, account: dict[str, str], tmp_path: Path) -> None:
     other = server.cli("keys", "create", "--name", "other", "--enable-sip")
     assert isinstance(other, dict)
-    foreign_room = new_room(server, str(other["apiKey"]))
-    result = run_sipp(
+    foreign_room = server.new_room(str(other["apiKey"]))
+    result = dial(
+        server,
+        foreign_room,
         "invite_rejected.xml",
-        server.sip_port,
         tmp_path,
-        inject=[("-", foreign_room, "-")],
-        credentials=(account["username"], account["password"]),
+        (account["username"], account["password"]),
         substitutions={"STATUS": "404", "CODECS": "0"},
     )
     assert result.returncode == 0, result.explain()
 
 
 def test_deactivated_room_is_480(server: Server, account: dict[str, str], tmp_path: Path) -> None:
-    room = new_room(server, account["apiKey"])
+    room = server.new_room(account["apiKey"])
     server.cli("rooms", "deactivate", room, json_out=False)
-    result = run_sipp(
+    result = dial(
+        server,
+        room,
         "invite_rejected.xml",
-        server.sip_port,
         tmp_path,
-        inject=[("-", room, "-")],
-        credentials=(account["username"], account["password"]),
+        (account["username"], account["password"]),
         substitutions={"STATUS": "480", "CODECS": "0"},
     )
     assert result.returncode == 0, result.explain()
 
 
 def test_no_common_codec_is_488(server: Server, account: dict[str, str], tmp_path: Path) -> None:
-    room = new_room(server, account["apiKey"])
+    room = server.new_room(account["apiKey"])
     result = run_sipp(
         "invite_rejected.xml",
         server.sip_port,
@@ -185,13 +170,13 @@ def test_options_answered_200(server: Server, tmp_path: Path, transport: str) ->
 def test_cancel_before_answer_gets_487(
     server: Server, account: dict[str, str], tmp_path: Path
 ) -> None:
-    room = new_room(server, account["apiKey"])
-    result = run_sipp(
+    room = server.new_room(account["apiKey"])
+    result = dial(
+        server,
+        room,
         "cancel.xml",
-        server.sip_port,
         tmp_path,
-        inject=[("-", room, "-")],
-        credentials=(account["username"], account["password"]),
+        (account["username"], account["password"]),
     )
     assert result.returncode == 0, result.explain() + server.log_tail()
     with StoreView(server.data_dir) as view:
@@ -202,13 +187,13 @@ def test_cancel_before_answer_gets_487(
 def test_retransmitted_invite_is_absorbed(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
 ) -> None:
-    room = new_room(server, account["apiKey"])
-    result = run_sipp(
+    room = server.new_room(account["apiKey"])
+    result = dial(
+        server,
+        room,
         "retransmit.xml",
-        server.sip_port,
         workdir(tmp_path, wavs),
-        inject=[("-", room, "-")],
-        credentials=(account["username"], account["password"]),
+        (account["username"], account["password"]),
         extra=["-d", "1000"],
     )
     assert result.returncode == 0, result.explain()
@@ -220,14 +205,14 @@ def test_retransmitted_invite_is_absorbed(
 def test_hold_and_resume_by_reinvite(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path, transport: str
 ) -> None:
-    room = new_room(server, account["apiKey"])
-    result = run_sipp(
+    room = server.new_room(account["apiKey"])
+    result = dial(
+        server,
+        room,
         "hold_resume.xml",
-        server.sip_port,
         workdir(tmp_path, wavs),
+        (account["username"], account["password"]),
         transport=TRANSPORTS[transport],
-        inject=[("-", room, "-")],
-        credentials=(account["username"], account["password"]),
     )
     assert result.returncode == 0, result.explain() + server.log_tail()
 
@@ -235,13 +220,13 @@ def test_hold_and_resume_by_reinvite(
 def test_session_timer_refresh_by_update(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
 ) -> None:
-    room = new_room(server, account["apiKey"])
-    result = run_sipp(
+    room = server.new_room(account["apiKey"])
+    result = dial(
+        server,
+        room,
         "session_timer.xml",
-        server.sip_port,
         workdir(tmp_path, wavs),
-        inject=[("-", room, "-")],
-        credentials=(account["username"], account["password"]),
+        (account["username"], account["password"]),
     )
     assert result.returncode == 0, result.explain() + server.log_tail()
 
@@ -249,13 +234,13 @@ def test_session_timer_refresh_by_update(
 def test_rtp_timeout_hangs_up_and_releases_ports(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
 ) -> None:
-    room = new_room(server, account["apiKey"])
-    result = run_sipp(
+    room = server.new_room(account["apiKey"])
+    result = dial(
+        server,
+        room,
         "rtp_timeout.xml",
-        server.sip_port,
         workdir(tmp_path, wavs),
-        inject=[("-", room, "-")],
-        credentials=(account["username"], account["password"]),
+        (account["username"], account["password"]),
         timeout_s=30,
     )
     assert result.returncode == 0, result.explain() + server.log_tail()
@@ -280,34 +265,34 @@ def test_rotation_while_running_applies_to_the_next_invite(
         str(key["sip"]["username"]),
         str(key["sip"]["password"]),
     )
-    room = new_room(server, api_key)
-    before = run_sipp(
+    room = server.new_room(api_key)
+    before = dial(
+        server,
+        room,
         "call_auth.xml",
-        server.sip_port,
         workdir(tmp_path, wavs),
-        inject=[("-", room, "-")],
-        credentials=(username, old_password),
+        (username, old_password),
         extra=["-d", "500"],
     )
     assert before.returncode == 0, before.explain()
     rotated = server.cli("sip", "rotate", api_key)
     assert isinstance(rotated, dict)
     assert rotated["username"] == username and rotated["password"] != old_password
-    refused = run_sipp(
+    refused = dial(
+        server,
+        room,
         "invite_rejected.xml",
-        server.sip_port,
         tmp_path / "old",
-        inject=[("-", room, "-")],
-        credentials=(username, old_password),
+        (username, old_password),
         substitutions={"STATUS": "403", "CODECS": "0"},
     )
     assert refused.returncode == 0, refused.explain()
-    accepted = run_sipp(
+    accepted = dial(
+        server,
+        room,
         "call_auth.xml",
-        server.sip_port,
         tmp_path / "sipp",
-        inject=[("-", room, "-")],
-        credentials=(username, str(rotated["password"])),
+        (username, str(rotated["password"])),
         extra=["-d", "1000"],
     )
     assert accepted.returncode == 0, accepted.explain() + server.log_tail()
@@ -316,13 +301,13 @@ def test_rotation_while_running_applies_to_the_next_invite(
 def test_dtmf_by_sip_info(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
 ) -> None:
-    room = new_room(server, account["apiKey"])
-    result = run_sipp(
+    room = server.new_room(account["apiKey"])
+    result = dial(
+        server,
+        room,
         "info_dtmf.xml",
-        server.sip_port,
         workdir(tmp_path, wavs),
-        inject=[("-", room, "-")],
-        credentials=(account["username"], account["password"]),
+        (account["username"], account["password"]),
     )
     assert result.returncode == 0, result.explain() + server.log_tail()
     (call,) = wait_for_call_end(server, room)
@@ -333,13 +318,13 @@ def test_dtmf_by_sip_info(
 def test_offerless_invite_gets_our_offer_and_answer_in_ack(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
 ) -> None:
-    room = new_room(server, account["apiKey"])
-    result = run_sipp(
+    room = server.new_room(account["apiKey"])
+    result = dial(
+        server,
+        room,
         "offerless.xml",
-        server.sip_port,
         workdir(tmp_path, wavs),
-        inject=[("-", room, "-")],
-        credentials=(account["username"], account["password"]),
+        (account["username"], account["password"]),
         extra=["-d", "2000"],
     )
     assert result.returncode == 0, result.explain() + server.log_tail()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import HOST, Server, sip_options
+from .harness import HOST, Server, running_server, sip_options
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 
@@ -28,12 +28,8 @@ WINDOW_S = 0.6
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("torture-server"))
-    srv.start()
-    try:
+    with running_server(tmp_path_factory.mktemp("torture-server")) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 _CALL_ID = re.compile(rb"^(?:call-id|i)[ \t]*:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -19,7 +19,7 @@ from .events import (
     RoomEvent,
 )
 
-__all__ = ["Participant", "Room"]
+__all__ = ["FrameObserver", "Participant", "Room"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,20 @@ class Participant(Protocol):
 
     def push_frame(self, frame: np.ndarray, now: float) -> None:
         """What it hears this tick: everybody but itself, at the room rate."""
+
+
+class FrameObserver(Protocol):
+    """Sees every tick's pulled frames before the mix (the browser fan-out encodes from here)."""
+
+    def frames_pulled(
+        self,
+        participants: Sequence[Participant],
+        frames: np.ndarray,
+        levels: np.ndarray,
+        now: float,
+    ) -> None:
+        """Row ``i`` of ``frames`` (room rate, zeros when muted or silent) is ``participants[i]``'s
+        audio this tick and ``levels[i]`` its RFC 6464 level; both are valid during the call only."""
 
 
 class Room:
@@ -75,6 +89,7 @@ class Room:
         self._frames = np.zeros((0, self.samples_per_frame), dtype=np.int16)
         self.active_speaker: str | None = None
         self.levels: dict[str, int] = {}
+        self._observers: list[FrameObserver] = []
 
     @property
     def samples_per_frame(self) -> int:
@@ -127,6 +142,15 @@ class Room:
         participant.muted = muted
         self._emit(MuteChanged(self.room_id, participant_id, muted))
 
+    def add_observer(self, observer: FrameObserver) -> None:
+        """Show ``observer`` every tick's pulled frames (see :class:`FrameObserver`)."""
+        if observer not in self._observers:
+            self._observers.append(observer)
+
+    def remove_observer(self, observer: FrameObserver) -> None:
+        if observer in self._observers:
+            self._observers.remove(observer)
+
     def emit(self, event: RoomEvent) -> None:
         """Publish an event that happened in this room (DTMF from a leg, for example)."""
         self._emit(event)
@@ -168,6 +192,11 @@ class Room:
         levels = audio_levels(frames)
         for i, p in enumerate(order):
             self.levels[p.participant_id] = int(levels[i])
+        for observer in list(self._observers):
+            try:
+                observer.frames_pulled(order, frames, levels, now)
+            except Exception:  # a broken observer must not silence the phones
+                log.exception("room frame observer failed")
         change = self._speaker.update(levels, [p.participant_id for p in order])
         if change is not None and change.speaker != self.active_speaker:
             self.active_speaker = None if change.speaker is None else str(change.speaker)

@@ -1,0 +1,46 @@
+"""ICE for the server's peer connections: host candidates on the configured addresses only.
+
+aioice gathers a host candidate on every interface address of the machine (and never
+on loopback). A server must offer only the addresses it is meant to be reached at, so
+gathering goes through :func:`restrict_host_addresses`; this module is the one place
+that touches aioice. No STUN or TURN servers are configured: the server is reachable
+directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aioice.ice
+from aiortc import RTCConfiguration, RTCPeerConnection
+
+__all__ = ["host_addresses", "new_peer_connection", "restrict_host_addresses"]
+
+_addresses: tuple[str, ...] = ("127.0.0.1",)
+_installed = False
+
+
+def _gather(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    return [a for a in _addresses if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+
+def restrict_host_addresses(addresses: Sequence[str]) -> None:
+    """Gather host candidates on ``addresses`` only (default ``127.0.0.1``), process-wide."""
+    global _addresses, _installed
+    if not addresses:
+        raise ValueError("at least one ICE host address is needed")
+    _addresses = tuple(addresses)
+    if not _installed:
+        aioice.ice.get_host_addresses = _gather
+        _installed = True
+
+
+def host_addresses() -> tuple[str, ...]:
+    return _addresses
+
+
+def new_peer_connection() -> RTCPeerConnection:
+    """A peer connection without STUN/TURN servers whose candidates are the configured hosts."""
+    if not _installed:
+        restrict_host_addresses(_addresses)
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))

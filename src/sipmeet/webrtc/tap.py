@@ -1,0 +1,148 @@
+"""The one place that reaches below aiortc's public API (checked by :func:`check_aiortc`).
+
+* Receiving: aiortc's :class:`RTCRtpReceiver` reassembles encoded frames in its jitter
+  buffer and hands each ``(codec, frame)`` to a decoder thread through a queue. The tap
+  puts its own queue there before the receiver starts, so every encoded frame goes to a
+  sink on the event loop instead, and nothing is decoded (a forwarded VP8 or Opus
+  frame is never decoded or re-encoded; the room decodes browser Opus itself, once).
+* Keyframes: a subscriber's PLI/FIR reaches :meth:`RTCRtpSender._send_keyframe`, which
+  for pre-encoded packets would do nothing; the tap routes it to a callback, and
+  :func:`request_keyframe` sends a PLI to the publisher from its receiver.
+* Audio level: aiortc writes the RFC 6464 header extension only for frames it encodes;
+  :func:`write_audio_level` gives pre-encoded packets their level again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiortc import RTCRtpReceiver, RTCRtpSender
+
+__all__ = [
+    "EncodedFrame",
+    "TapError",
+    "check_aiortc",
+    "on_keyframe_request",
+    "request_keyframe",
+    "tap_receiver",
+    "tapped_frames",
+    "write_audio_level",
+]
+
+log = logging.getLogger(__name__)
+
+_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_THREAD = "_RTCRtpReceiver__decoder_thread"
+_PRIVATE_METHODS = (
+    (RTCRtpReceiver, "_send_rtcp_pli"),
+    (RTCRtpReceiver, "_handle_rtp_packet"),
+    (RTCRtpSender, "_send_keyframe"),
+    (RTCRtpSender, "_next_encoded_frame"),
+)
+_pending: set[asyncio.Task[None]] = set()
+
+
+class TapError(RuntimeError):
+    """aiortc no longer has the internals the tap relies on, or the receiver already started."""
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedFrame:
+    """One encoded frame as the publisher sent it (its RTP payloads reassembled)."""
+
+    kind: str  # "audio" | "video"
+    codec: str  # "opus", "VP8", "H264"
+    clock_rate_hz: int
+    timestamp: int  # RTP clock units, starting near 0 for the stream
+    data: bytes
+
+
+def check_aiortc(receiver: RTCRtpReceiver | None = None) -> None:
+    """Raise :class:`TapError` when aiortc's internals are not what the tap expects."""
+    for cls, name in _PRIVATE_METHODS:
+        if not callable(getattr(cls, name, None)):
+            raise TapError(f"aiortc {cls.__name__} has no {name}()")
+    if receiver is not None:
+        if not isinstance(getattr(receiver, _QUEUE, None), queue.Queue):
+            raise TapError("aiortc RTCRtpReceiver has no decoder queue")
+        if not hasattr(receiver, _THREAD):
+            raise TapError("aiortc RTCRtpReceiver has no decoder thread attribute")
+
+
+class _TapQueue(queue.Queue[Any]):
+    """Stands in for the decoder queue: frames go to the sink, only the stop marker queues."""
+
+    def __init__(self, kind: str, sink: Callable[[EncodedFrame], None]) -> None:
+        super().__init__()
+        self._kind = kind
+        self._sink = sink
+        self.frames = 0
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:  # the receiver stops: let the (idle) decoder thread end
+            super().put(item, block, timeout)
+            return
+        codec, frame = item
+        self.frames += 1
+        try:
+            self._sink(
+                EncodedFrame(
+                    self._kind,
+                    codec.mimeType.split("/", 1)[1],
+                    codec.clockRate,
+                    frame.timestamp,
+                    bytes(frame.data),
+                )
+            )
+        except Exception:
+            log.exception("encoded frame sink failed")
+
+
+def tap_receiver(receiver: RTCRtpReceiver, kind: str, sink: Callable[[EncodedFrame], None]) -> None:
+    """Send every encoded frame ``receiver`` reassembles to ``sink`` instead of its decoder.
+
+    Call it from the peer connection's ``track`` event, before the receiver starts.
+    """
+    check_aiortc(receiver)
+    if getattr(receiver, _THREAD) is not None:
+        raise TapError("the receiver has already started decoding")
+    setattr(receiver, _QUEUE, _TapQueue(kind, sink))
+
+
+def tapped_frames(receiver: RTCRtpReceiver) -> int:
+    """How many encoded frames went through the tap of ``receiver`` (0 when untapped)."""
+    q = getattr(receiver, _QUEUE, None)
+    return q.frames if isinstance(q, _TapQueue) else 0
+
+
+def request_keyframe(receiver: RTCRtpReceiver) -> None:
+    """Ask the publisher behind ``receiver`` for a keyframe (RFC 4585 §6.3.1 PLI)."""
+    for source in receiver.getSynchronizationSources():
+        task = asyncio.ensure_future(receiver._send_rtcp_pli(source.source))
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
+
+
+def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+    """Call ``callback`` when the subscriber behind ``sender`` sends PLI or FIR."""
+    sender._send_keyframe = callback  # type: ignore[method-assign]
+
+
+def write_audio_level(sender: RTCRtpSender, level: Callable[[], int | None]) -> None:
+    """Give each packet ``sender`` sends the RFC 6464 level ``level()`` returns (0..127)."""
+    original = sender._next_encoded_frame
+
+    async def next_encoded_frame(codec: Any) -> Any:
+        frame = await original(codec)
+        if frame is not None and frame.audio_level is None:
+            value = level()
+            if value is not None:
+                frame.audio_level = -value  # aiortc stores -dBov and writes its negation
+        return frame
+
+    sender._next_encoded_frame = next_encoded_frame  # type: ignore[method-assign]

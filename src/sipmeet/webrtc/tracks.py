@@ -1,0 +1,122 @@
+"""Forwarding encoded media: a published stream and the per-subscriber tracks fed from it.
+
+A :class:`Publication` is one encoded stream in the room: a browser's microphone or
+camera (frames from the tap) or a phone caller's voice (encoded once per tick). Every
+browser that receives it has its own :class:`ForwardedTrack` (aiortc's sender pulls
+from exactly one track), and the publication hands each the same encoded bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable
+from fractions import Fraction
+
+import av
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+__all__ = ["ForwardedTrack", "Publication"]
+
+log = logging.getLogger(__name__)
+
+_MAX_QUEUED = {"audio": 10, "video": 30}  # frames a slow sender may lag before old ones drop
+_ids = itertools.count(1)
+
+
+class ForwardedTrack(MediaStreamTrack):
+    """A track whose ``recv()`` returns already-encoded :class:`av.Packet`s.
+
+    It is bound to one publication at a time; when that one ends the track idles
+    and can be bound to the next publication of the same kind (the m-line is reused).
+    """
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._queue: deque[tuple[av.Packet, int | None]] = deque()
+        self._ready = asyncio.Event()
+        self.publication: Publication | None = None
+        self.audio_level: int | None = None
+        self.packets = 0
+        self.dropped = 0
+
+    def put(self, data: bytes, pts: int, time_base: Fraction, audio_level: int | None) -> None:
+        packet = av.Packet(data)
+        packet.pts = pts
+        packet.time_base = time_base
+        if len(self._queue) >= _MAX_QUEUED.get(self.kind, 10):
+            self._queue.popleft()
+            self.dropped += 1
+        self._queue.append((packet, audio_level))
+        self._ready.set()
+
+    def clear(self) -> None:
+        self._queue.clear()
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        while not self._queue:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._ready.clear()
+            await self._ready.wait()
+        packet, self.audio_level = self._queue.popleft()
+        self.packets += 1
+        return packet
+
+
+class Publication:
+    """One encoded stream in the room and the tracks it is forwarded to."""
+
+    def __init__(
+        self,
+        publisher_id: str,
+        kind: str,
+        codec: str,
+        clock_rate_hz: int,
+        *,
+        on_keyframe_request: Callable[[], None] | None = None,
+    ) -> None:
+        self.publication_id = f"{publisher_id}-{kind}-{next(_ids)}"
+        self.publisher_id = publisher_id
+        self.kind = kind
+        self.codec = codec
+        self.clock_rate_hz = clock_rate_hz
+        self.time_base = Fraction(1, clock_rate_hz)
+        self._on_keyframe_request = on_keyframe_request
+        self.subscribers: list[ForwardedTrack] = []
+        self.frames = 0
+        self.bytes = 0
+
+    def attach(self, track: ForwardedTrack) -> None:
+        if track.publication is not None:
+            track.publication.detach(track)
+        track.clear()
+        track.publication = self
+        self.subscribers.append(track)
+        self.request_keyframe()  # a new viewer cannot decode video until the next keyframe
+
+    def detach(self, track: ForwardedTrack) -> None:
+        if track in self.subscribers:
+            self.subscribers.remove(track)
+        if track.publication is self:
+            track.publication = None
+            track.clear()
+
+    def close(self) -> None:
+        for track in list(self.subscribers):
+            self.detach(track)
+
+    def forward(self, data: bytes, timestamp: int, audio_level: int | None = None) -> None:
+        """Hand one encoded frame (``timestamp`` in the codec's RTP clock) to every subscriber."""
+        self.frames += 1
+        self.bytes += len(data)
+        for track in self.subscribers:
+            track.put(data, timestamp, self.time_base, audio_level)
+
+    def request_keyframe(self) -> None:
+        if self.kind == "video" and self._on_keyframe_request is not None:
+            self._on_keyframe_request()
