@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..net.ports import PortAllocator, PortPair, PortsExhausted
@@ -54,9 +54,11 @@ class BridgeLimits:
 
 @dataclass(slots=True)
 class _PendingInvite:
+    """An INVITE being admitted; CANCEL may arrive while a lookup is awaited."""
+
     transaction_id: TransactionId
     cancelled: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    ports: PortPair | None = None  # allocated, not yet handed to a Call
 
 
 class CallManager:
@@ -183,9 +185,8 @@ class CallManager:
                 self._reject(tx, REJECTS["internal-error"])
         finally:
             self._pending.pop(tx, None)
-            ports = pending.extra.pop("ports", None)
-            if ports is not None:
-                self.release_ports(ports)
+            if pending.ports is not None:
+                self.release_ports(pending.ports)
 
     def _reject(
         self, tx: TransactionId, reject: Reject, *, extra: Sequence[tuple[str, str]] = ()
@@ -255,7 +256,7 @@ class CallManager:
         except PortsExhausted:
             self._reject(tx, REJECTS["ports-exhausted"])
             return
-        pending.extra["ports"] = ports
+        pending.ports = ports
         session_id = secrets.randbits(62)
         negotiated = None
         if offer is not None:
@@ -306,7 +307,7 @@ class CallManager:
         )
         if dialog_id is None:
             return
-        pending.extra.pop("ports")
+        pending.ports = None
         call = Call(
             self,
             dialog_id=dialog_id,

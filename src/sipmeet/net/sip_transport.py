@@ -98,6 +98,7 @@ class SipTransport:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._idle_task: asyncio.Task[None] | None = None
+        self._connects: set[asyncio.Task[None]] = set()
         self.local_addr: tuple[str, int] = ("", 0)
 
     async def start(self, host: str, port: int, *, tcp: bool = True) -> None:
@@ -218,7 +219,9 @@ class SipTransport:
             if self._udp is not None:
                 self._udp.sendto(out.data, out.addr)
             return
-        self._loop.create_task(self._connect_and_send(out))
+        task = self._loop.create_task(self._connect_and_send(out))
+        self._connects.add(task)
+        task.add_done_callback(self._connects.discard)
 
     async def _connect_and_send(self, out: Outgoing) -> None:
         try:
