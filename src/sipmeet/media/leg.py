@@ -293,7 +293,7 @@ class SipLegMedia:
             "late": jb.late,
             "lost_packets_concealed": jb.lost,
             "concealed_ms": round(jb.concealed_samples * 1000 / self.clock_rate_hz),
-            "jitter_buffer_ms": jb.delay_ms,
+            "jitter_buffer_ms": round(jb.delay_ms, 1),
             "rtt_ms": None if self.stats.rtt_ms is None else round(self.stats.rtt_ms, 1),
             "remote_fraction_lost": self.stats.remote_fraction_lost,
             "remote_jitter_ms": self.stats.remote_jitter_ms,
