@@ -63,12 +63,12 @@ def run(calls: int, room_size: int, seconds: float, rate: float) -> dict[str, fl
             "-i", HOST, "-p", str(free_port()), "-mp", str(free_udp_range(4 * calls + 4)[0]),
             "-m", str(calls), "-l", str(calls), "-r", str(rate), "-d", str(int(seconds * 1000)),
             "-nostdin", "-timeout", f"{int(seconds + calls / rate + 60)}s",
+            "-trace_rtt", "-rtt_freq", "1",
         ]  # fmt: skip
         assert server.proc is not None
         pid = server.proc.pid
-        sipp_proc = subprocess.Popen(
-            args, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        sipp_out = (work / "sipp.out").open("wb")
+        sipp_proc = subprocess.Popen(args, cwd=work, stdout=sipp_out, stderr=subprocess.STDOUT)
         ramp_s = calls / rate + 1.0
         time.sleep(ramp_s)  # every call placed and answered
         window_s = max(1.0, seconds - 2.0)
@@ -76,6 +76,7 @@ def run(calls: int, room_size: int, seconds: float, rate: float) -> dict[str, fl
         time.sleep(window_s)
         cpu1, t1 = cpu_seconds(pid), time.monotonic()
         rc = sipp_proc.wait(timeout=seconds + 120)
+        sipp_out.close()
         time.sleep(1.0)
         log = server.log_text()
     finally:
@@ -86,12 +87,25 @@ def run(calls: int, room_size: int, seconds: float, rate: float) -> dict[str, fl
     lateness = [float(x) for _, x in late]
     skipped = sum(int(m) for m in re.findall(r"ticks, ([0-9]+) skipped", log))
     core_pct = 100.0 * (cpu1 - cpu0) / (t1 - t0)
+    # SIPp's response time 1 (-trace_rtt): first INVITE sent -> 200 received, the digest
+    # challenge round trip and the server's credential and room lookups included.
+    setup_ms = None
+    samples = []
+    for path in work.glob("*_rtt.csv"):
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split(";")
+            if len(fields) >= 2 and fields[1].strip():  # Date_ms;response_time_ms;rtd_no
+                samples.append(float(fields[1]))
+    if samples:
+        samples.sort()
+        setup_ms = round(samples[len(samples) // 2], 2)
     return {
         "calls": calls,
         "answered": answered,
         "sipp_rc": rc,
         "server_core_pct": round(core_pct, 1),
         "core_pct_per_call": round(core_pct / calls, 3),
+        "median_setup_ms": setup_ms,
         "calls_per_core": round(100.0 / (core_pct / calls)) if core_pct > 0 else 0,
         "ticks_skipped": skipped,
         "mean_tick_lateness_ms": round(sum(mean_lateness) / len(mean_lateness), 2) if late else 0.0,
