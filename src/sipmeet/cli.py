@@ -21,6 +21,7 @@ from sipmeet.config import ConfigError, Settings, load_settings, reference_markd
 
 if TYPE_CHECKING:
     from sipmeet.storage import RoomRecord, Store
+    from sipmeet.storage.records import PhoneNumber
 
 __all__ = ["build_parser", "main"]
 
@@ -137,6 +138,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--room-id", metavar="ID", help="limit the token to one room")
     sub.add_argument("--ttl", type=_positive_int, default=3600, metavar="SECONDS")
     sub.add_argument("--mod", action="store_true", help="grant moderator rights")
+
+    numbers = branch("numbers", "route phone numbers at trunk providers to rooms")
+    sub = leaf(numbers, "add", "route a phone number to a room", _numbers_add, json_flag=True)
+    sub.add_argument("number", metavar="NUMBER", help="E.164, like +14155550100")
+    sub.add_argument("--api-key", required=True, metavar="KEY")
+    target = sub.add_mutually_exclusive_group(required=True)
+    target.add_argument("--room", metavar="ROOM_ID", help="the room callers join")
+    target.add_argument("--ivr", action="store_true", help="the dial-in menu instead of a room")
+    sub.add_argument("--provider", required=True, choices=("twilio", "telnyx", "plivo"))
+    sub.add_argument(
+        "--auth-token",
+        metavar="TOKEN",
+        help="checks the provider's webhook signatures: the Twilio or Plivo auth token, "
+        "or the Telnyx public key (base64); without it the webhook refuses the number's calls",
+    )
+    sub = leaf(numbers, "list", "list phone numbers", _numbers_list, json_flag=True)
+    sub.add_argument("--api-key", metavar="KEY", help="only this key's numbers")
+    sub = leaf(numbers, "remove", "remove a phone number", _numbers_remove, json_flag=True)
+    sub.add_argument("number", metavar="NUMBER")
+    sub.add_argument("--provider", choices=("twilio", "telnyx", "plivo"), help="only at this one")
 
     config = branch("config", "inspect the configuration")
     leaf(config, "reference", "print the configuration reference (Markdown)", _config_reference)
@@ -340,6 +361,87 @@ def _rooms_deactivate(args: argparse.Namespace, settings: Settings) -> int:
         if not store.deactivate_room(args.room_id):
             raise CommandError(f"no such room: {args.room_id}")
     print(f"deactivated room {args.room_id.strip().lower()}")
+    return 0
+
+
+def _number_json(number: PhoneNumber, settings: Settings) -> dict[str, object]:
+    return {
+        "number": number.number,
+        "provider": number.provider,
+        "apiKey": number.api_key_id,
+        "roomId": number.room_id,
+        "ivr": number.ivr,
+        "hasAuthToken": number.auth_token is not None,
+        "webhookUrl": f"{settings.public_url.rstrip('/')}/providers/{number.provider}/voice",
+        "createdAt": number.created_at.isoformat(),
+    }
+
+
+def _numbers_add(args: argparse.Namespace, settings: Settings) -> int:
+    if args.provider == "telnyx" and args.auth_token is not None:
+        from sipmeet.providers.telnyx import telnyx_public_key_valid
+
+        if not telnyx_public_key_valid(args.auth_token):
+            raise CommandError("for Telnyx, --auth-token is the account's public key (base64)")
+    with _open_store(settings) as store:
+        number = store.add_number(
+            args.number,
+            api_key_id=args.api_key,
+            provider=args.provider,
+            room_id=args.room,
+            ivr=args.ivr,
+            auth_token=args.auth_token,
+        )
+    shown = _number_json(number, settings)
+    if args.json:
+        _print_json(shown)
+        return 0
+    print(f"Number:      {number.number} ({number.provider})")
+    print(f"Goes to:     {number.room_id or 'the dial-in menu'}")
+    print(f"Webhook URL: {shown['webhookUrl']} (POST)")
+    if number.auth_token is None:
+        print("Warning: no --auth-token; the webhook refuses calls it cannot verify")
+    return 0
+
+
+def _numbers_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _open_store(settings) as store:
+        if args.api_key is not None and store.get_api_key(args.api_key) is None:
+            raise CommandError(f"no such API key: {args.api_key}")
+        numbers = store.list_numbers(args.api_key)
+    if args.json:
+        _print_json([_number_json(n, settings) for n in numbers])
+        return 0
+    if not numbers:
+        print("no phone numbers")
+        return 0
+    rows = [("NUMBER", "PROVIDER", "API KEY", "GOES TO", "SIGNED")]
+    rows += [
+        (
+            n.number,
+            n.provider,
+            n.api_key_id,
+            n.room_id or "dial-in menu",
+            "yes" if n.auth_token is not None else "no",
+        )
+        for n in numbers
+    ]
+    _print_table(rows)
+    return 0
+
+
+def _numbers_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from sipmeet.storage.store import normalize_e164
+
+    number = normalize_e164(args.number) or args.number
+    with _open_store(settings) as store:
+        removed = store.remove_number(args.number, args.provider)
+    if not removed:
+        raise CommandError(f"no such phone number: {args.number}")
+    if args.json:
+        _print_json({"number": number, "removed": removed})
+    else:
+        print(f"removed {number} ({removed} route{'s' if removed != 1 else ''})")
     return 0
 
 

@@ -28,24 +28,33 @@ from sipmeet.storage import (
 from sipmeet.storage.engine import alembic_config, current_revision
 from sipmeet.storage.models import Base
 
-TABLES = {"alembic_version", "sipmeet_meta", "api_keys", "sip_credentials", "rooms", "calls"}
+TABLES = {
+    "alembic_version",
+    "sipmeet_meta",
+    "api_keys",
+    "sip_credentials",
+    "rooms",
+    "calls",
+    "phone_numbers",
+}
+HEAD = "0003"
 
 
 def test_migrations_from_empty_match_the_models(tmp_path: Path) -> None:
     engine = create_store_engine(f"sqlite:///{tmp_path / 'm.db'}")
     try:
         assert current_revision(engine) is None
-        assert migrate(engine) == head_revision() == "0001"
+        assert migrate(engine) == head_revision() == HEAD
         assert set(inspect(engine).get_table_names()) == TABLES
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == [], f"models and migrations disagree: {diff}"
-        assert migrate(engine) == "0001"  # already current: nothing to do
+        assert migrate(engine) == HEAD  # already current: nothing to do
         # Down to empty and back up again.
         with engine.begin() as conn:
             command.downgrade(alembic_config(conn), "base")
         assert set(inspect(engine).get_table_names()) == {"alembic_version"}
-        assert migrate(engine) == "0001"
+        assert migrate(engine) == HEAD
         assert set(inspect(engine).get_table_names()) == TABLES
     finally:
         engine.dispose()

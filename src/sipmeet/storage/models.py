@@ -8,12 +8,31 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["ApiKeyRow", "Base", "CallRow", "MetaRow", "RoomRow", "SipCredentialRow", "UtcDateTime"]
+__all__ = [
+    "ApiKeyRow",
+    "Base",
+    "CallRow",
+    "MetaRow",
+    "PhoneNumberRow",
+    "RoomRow",
+    "SipCredentialRow",
+    "UtcDateTime",
+]
 
 # Stable constraint names, so migrations can refer to them on every engine.
 NAMING_CONVENTION = {
@@ -84,6 +103,11 @@ class SipCredentialRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime]
     rotated_at: Mapped[datetime | None]
+    # After a rotation with a grace window: the old password's HA1s, valid until then.
+    previous_ha1_md5: Mapped[str | None] = mapped_column(String(32))
+    previous_ha1_sha256: Mapped[str | None] = mapped_column(String(64))
+    previous_ha1_sha512_256: Mapped[str | None] = mapped_column(String(64))
+    previous_valid_until: Mapped[datetime | None]
 
 
 class RoomRow(Base):
@@ -121,3 +145,27 @@ class CallRow(Base):
     result: Mapped[str | None] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(String(64))
     stats: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class PhoneNumberRow(Base):
+    """A published phone number (E.164) at a trunk provider, mapped to a room of an API key or,
+    with ``ivr``, to the dial-in menu. ``auth_token_encrypted`` holds what checks the provider's
+    webhook signatures (Twilio/Plivo auth token, Telnyx public key), encrypted like passwords."""
+
+    __tablename__ = "phone_numbers"
+    __table_args__ = (
+        UniqueConstraint("provider", "number", name="uq_phone_numbers_provider_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    number: Mapped[str] = mapped_column(String(16), index=True)
+    api_key_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    room_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("rooms.room_id", ondelete="CASCADE"), index=True
+    )
+    ivr: Mapped[bool] = mapped_column(Boolean)
+    auth_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]

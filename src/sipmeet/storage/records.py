@@ -9,16 +9,23 @@ from typing import Literal
 
 __all__ = [
     "CALL_RESULTS",
+    "PROVIDERS",
     "ApiKey",
     "CallRecord",
     "CallResult",
     "CallStart",
+    "PhoneNumber",
+    "Provider",
     "RoomRecord",
     "SipAccount",
     "SipCredentials",
+    "SipStatus",
 ]
 
 CallResult = Literal["success", "client_error", "server_error", "upstream_error", "indeterminate"]
+Provider = Literal["twilio", "telnyx", "plivo"]
+PROVIDERS: tuple[Provider, ...] = ("twilio", "telnyx", "plivo")
+
 CALL_RESULTS: frozenset[str] = frozenset(
     ("success", "client_error", "server_error", "upstream_error", "indeterminate")
 )
@@ -32,6 +39,18 @@ class SipCredentials:
     password: str = field(repr=False)
     created_at: datetime | None = None
     rotated_at: datetime | None = None
+    previous_valid_until: datetime | None = None  # the old password works until then
+
+
+@dataclass(frozen=True, slots=True)
+class SipStatus:
+    """The SIP state of an API key, without the password."""
+
+    username: str | None  # None: SIP was never enabled
+    enabled: bool
+    created_at: datetime | None = None
+    rotated_at: datetime | None = None
+    previous_valid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +66,18 @@ class ApiKey:
 
 @dataclass(frozen=True, slots=True)
 class SipAccount:
-    """What digest verification needs: RFC 7616 HA1 per algorithm for the current realm."""
+    """What digest verification needs: RFC 7616 HA1 per algorithm for the current realm.
+
+    ``previous_ha1`` is set during the grace window of a rotation (until
+    ``previous_valid_until``): the old password's HA1s, which verification accepts too.
+    """
 
     api_key_id: str
     username: str
     realm: str
     ha1: Mapping[str, str] = field(repr=False)  # "MD5" / "SHA-256" / "SHA-512-256" -> hex
+    previous_ha1: Mapping[str, str] | None = field(default=None, repr=False)
+    previous_valid_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +124,20 @@ class CallRecord:
     result: str | None
     reason: str | None
     stats: Mapping[str, object] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumber:
+    """A phone number (E.164) at a trunk provider, routed to a room or (``ivr``) the dial-in menu.
+
+    ``auth_token`` checks the provider's webhook signatures: the Twilio or Plivo auth token, or
+    the Telnyx public key (base64); None when none was given.
+    """
+
+    number: str
+    provider: Provider
+    api_key_id: str
+    room_id: str | None
+    ivr: bool
+    created_at: datetime
+    auth_token: str | None = field(default=None, repr=False)

@@ -10,15 +10,16 @@ digest verification uses HA1 hashes stored beside the password and recomputed wh
 from __future__ import annotations
 
 import logging
+import re
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import CursorResult, Engine, delete, select
+from sqlalchemy import CursorResult, Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,18 +30,22 @@ from . import ids
 from .crypto import SecretBox, decode_master_key, read_master_key
 from .engine import WRITE, create_store_engine, current_revision, migrate
 from .errors import Conflict, Invalid, MasterKeyError, NotFound, StorageError
-from .models import ApiKeyRow, CallRow, MetaRow, RoomRow, SipCredentialRow
+from .models import ApiKeyRow, CallRow, MetaRow, PhoneNumberRow, RoomRow, SipCredentialRow
 from .records import (
     CALL_RESULTS,
+    PROVIDERS,
     ApiKey,
     CallRecord,
     CallStart,
+    PhoneNumber,
+    Provider,
     RoomRecord,
     SipAccount,
     SipCredentials,
+    SipStatus,
 )
 
-__all__ = ["HA1_ALGORITHMS", "Store"]
+__all__ = ["HA1_ALGORITHMS", "Store", "normalize_e164"]
 
 log = logging.getLogger(__name__)
 
@@ -212,14 +217,44 @@ class Store:
         log.info("enabled SIP for API key %s", key_id)
         return creds
 
-    def rotate_sip(self, key_id: str) -> SipCredentials:
-        """A new password for an enabled key; the username stays. The old one stops working."""
+    def rotate_sip(self, key_id: str, *, grace_s: int = 0) -> SipCredentials:
+        """A new password for an enabled key; the username stays. The old one stops working at
+        once, or after ``grace_s`` seconds (`sip_account` then offers both sets of HA1s)."""
+        if grace_s < 0:
+            raise Invalid(f"grace period must not be negative, got {grace_s}")
         now = self._clock()
         with self._session(write=True) as s:
             row = self._enabled_cred_row(s, key_id)
+            old = (row.realm, row.ha1_md5, row.ha1_sha256, row.ha1_sha512_256)
             creds = self._set_password(row, ids.new_sip_password(), now)
-        log.info("rotated SIP password of API key %s", key_id)
+            if grace_s > 0 and old[0] == row.realm:
+                until = now + timedelta(seconds=grace_s)
+                _, row.previous_ha1_md5, row.previous_ha1_sha256, row.previous_ha1_sha512_256 = old
+                row.previous_valid_until = until
+                creds = SipCredentials(creds.username, creds.password, creds.created_at, now, until)
+        log.info(
+            "rotated SIP password of API key %s%s",
+            key_id,
+            f" (old one valid {grace_s} s more)" if grace_s > 0 else "",
+        )
         return creds
+
+    def sip_status(self, key_id: str) -> SipStatus:
+        """Whether SIP is enabled for the key, its username, and the rotation state."""
+        now = self._clock()
+        with self._session() as s:
+            if s.get(ApiKeyRow, key_id) is None:
+                raise _no_key(key_id)
+            row = self._cred_row(s, key_id)
+            if row is None:
+                return SipStatus(None, False)
+            return SipStatus(
+                row.username,
+                row.enabled,
+                row.created_at,
+                row.rotated_at,
+                _previous_until(row, now) if row.enabled else None,
+            )
 
     def disable_sip(self, key_id: str) -> None:
         with self._session(write=True) as s:
@@ -228,6 +263,7 @@ class Store:
             row = self._cred_row(s, key_id)
             if row is not None and row.enabled:
                 row.enabled = False
+                _clear_previous(row)
                 log.info("disabled SIP for API key %s", key_id)
 
     def sip_credentials(self, key_id: str) -> SipCredentials | None:
@@ -245,7 +281,7 @@ class Store:
             if row is None or not row.enabled:
                 return None
             if row.realm == self._realm:
-                return _account(row)
+                return _account(row, self._clock())
         # The SIP domain changed since the hashes were computed: redo them from the password.
         with self._session(write=True) as s:
             row = s.scalars(
@@ -256,8 +292,9 @@ class Store:
             if row.realm != self._realm:
                 password = self._box.decrypt(row.password_encrypted, _password_ctx(row.api_key_id))
                 _set_ha1(row, self._realm, password)
+                _clear_previous(row)  # the old password is unknown: its hashes cannot be redone
                 log.info("recomputed digest hashes of %s for realm %s", username, self._realm)
-            return _account(row)
+            return _account(row, self._clock())
 
     # --- rooms -------------------------------------------------------------------------------
 
@@ -362,6 +399,131 @@ class Store:
         with self._session() as s:
             return [_call(row) for row in s.scalars(query)]
 
+    def count_calls_by_end(self) -> dict[tuple[str, str], int]:
+        """How many recorded calls ended with each ``(result, reason)`` (for metrics)."""
+        query = (
+            select(CallRow.result, CallRow.reason, func.count())
+            .where(CallRow.result.is_not(None))
+            .group_by(CallRow.result, CallRow.reason)
+        )
+        with self._session() as s:
+            return {(str(r), str(why or "")): int(n) for r, why, n in s.execute(query).all()}
+
+    def ping(self) -> None:
+        """One round trip to the database (health checks); raises `StorageError` when it fails."""
+        with self._session() as s:
+            s.execute(select(1)).scalar_one()
+
+    # --- phone numbers -----------------------------------------------------------------------
+
+    def add_number(
+        self,
+        number: str,
+        *,
+        api_key_id: str,
+        provider: str,
+        room_id: str | None = None,
+        ivr: bool = False,
+        auth_token: str | None = None,
+    ) -> PhoneNumber:
+        """Route a provider's phone number to a room of the key, or (``ivr``) to the dial-in
+        menu. The number is normalised to E.164; it is unique per provider."""
+        e164 = normalize_e164(number)
+        if e164 is None:
+            raise Invalid(f"invalid phone number {number!r}: use E.164, like +14155550100")
+        kind = _provider(provider)
+        if (room_id is None) == (not ivr):
+            raise Invalid("a number goes to exactly one of: a room, or the dial-in menu (ivr)")
+        if auth_token is not None:
+            auth_token = auth_token.strip()
+            if not auth_token:
+                raise Invalid("the provider auth token must not be empty")
+        now = self._clock()
+        with self._session(write=True) as s:
+            if s.get(ApiKeyRow, api_key_id) is None:
+                raise _no_key(api_key_id)
+            wanted = None
+            if room_id is not None:
+                wanted = ids.normalize_room_id(room_id)
+                room = s.get(RoomRow, wanted) if wanted is not None else None
+                if room is None:
+                    raise NotFound(f"no such room: {room_id}")
+                if room.api_key_id != api_key_id:
+                    raise Invalid(f"room {wanted} belongs to another API key")
+            taken = s.scalars(
+                select(PhoneNumberRow.id).where(
+                    PhoneNumberRow.provider == kind, PhoneNumberRow.number == e164
+                )
+            ).first()
+            if taken is not None:
+                raise Conflict(f"{e164} is already set up for {kind}")
+            row = PhoneNumberRow(
+                provider=kind,
+                number=e164,
+                api_key_id=api_key_id,
+                room_id=wanted,
+                ivr=ivr,
+                auth_token_encrypted=(
+                    None
+                    if auth_token is None
+                    else self._box.encrypt(auth_token, _auth_token_ctx(kind, e164))
+                ),
+                created_at=now,
+            )
+            s.add(row)
+        log.info("routed %s number %s to %s", kind, e164, wanted or "the dial-in menu")
+        return PhoneNumber(e164, kind, api_key_id, wanted, ivr, now, auth_token)
+
+    def list_numbers(self, key_id: str | None = None) -> list[PhoneNumber]:
+        query = select(PhoneNumberRow).order_by(PhoneNumberRow.number, PhoneNumberRow.provider)
+        if key_id is not None:
+            query = query.where(PhoneNumberRow.api_key_id == key_id)
+        with self._session() as s:
+            return [self._number(row) for row in s.scalars(query)]
+
+    def remove_number(self, number: str, provider: str | None = None) -> int:
+        """Remove the number (at one provider, or at all of them); returns how many went."""
+        e164 = normalize_e164(number)
+        if e164 is None:
+            return 0
+        query = delete(PhoneNumberRow).where(PhoneNumberRow.number == e164)
+        if provider is not None:
+            query = query.where(PhoneNumberRow.provider == _provider(provider))
+        with self._session(write=True) as s:
+            removed = typing.cast(CursorResult[Any], s.execute(query)).rowcount
+        if removed:
+            log.info("removed number %s (%d route%s)", e164, removed, "" if removed == 1 else "s")
+        return int(removed)
+
+    def number_for(self, provider: str, number: str) -> PhoneNumber | None:
+        """The route of a called number at a provider; None when unknown or not a number."""
+        e164 = normalize_e164(number)
+        if e164 is None or provider not in PROVIDERS:
+            return None
+        with self._session() as s:
+            row = s.scalars(
+                select(PhoneNumberRow).where(
+                    PhoneNumberRow.provider == provider, PhoneNumberRow.number == e164
+                )
+            ).one_or_none()
+            return self._number(row) if row is not None else None
+
+    def _number(self, row: PhoneNumberRow) -> PhoneNumber:
+        token = None
+        if row.auth_token_encrypted is not None:
+            token = self._box.decrypt(
+                row.auth_token_encrypted, _auth_token_ctx(row.provider, row.number)
+            )
+        return PhoneNumber(
+            row.number,
+            _provider(row.provider),
+            row.api_key_id,
+            row.room_id,
+            row.ivr,
+            row.created_at,
+            token,
+        )
+
     # --- helpers -----------------------------------------------------------------------------
 
     def _cred_row(self, s: Session, key_id: str) -> SipCredentialRow | None:
@@ -401,12 +563,14 @@ class Store:
     def _set_password(self, row: SipCredentialRow, password: str, now: datetime) -> SipCredentials:
         row.password_encrypted = self._box.encrypt(password, _password_ctx(row.api_key_id))
         _set_ha1(row, self._realm, password)
+        _clear_previous(row)
         row.rotated_at = now
         return SipCredentials(row.username, password, row.created_at, now)
 
     def _credentials(self, row: SipCredentialRow) -> SipCredentials:
         password = self._box.decrypt(row.password_encrypted, _password_ctx(row.api_key_id))
-        return SipCredentials(row.username, password, row.created_at, row.rotated_at)
+        until = _previous_until(row, self._clock())
+        return SipCredentials(row.username, password, row.created_at, row.rotated_at, until)
 
     def _api_key(self, key: ApiKeyRow, cred: SipCredentialRow | None) -> ApiKey:
         secret = self._box.decrypt(key.secret_encrypted, _secret_ctx(key.id))
@@ -453,6 +617,35 @@ def _secret_ctx(key_id: str) -> str:
     return f"api_keys.secret:{key_id}"
 
 
+def _auth_token_ctx(provider: str, number: str) -> str:
+    return f"phone_numbers.auth_token:{provider}:{number}"
+
+
+# E.164: "+", a country code that does not start with 0, at most 15 digits in all (and, in
+# practice, at least 7: the shortest national numbers have 4 digits after a 3-digit code).
+_E164_RE = re.compile(r"\+[1-9][0-9]{6,14}")
+_NUMBER_SEPARATORS = str.maketrans("", "", " -.()/\t")
+
+
+def normalize_e164(number: str) -> str | None:
+    """``"+14155550100"`` from common spellings (``"+1 (415) 555-0100"``, ``"14155550100"``,
+    ``"0014155550100"``); None when it is not an E.164 number. Providers differ: Plivo sends
+    the digits without the plus."""
+    candidate = number.strip().translate(_NUMBER_SEPARATORS)
+    if candidate.startswith("00"):
+        candidate = "+" + candidate[2:]
+    elif not candidate.startswith("+"):
+        candidate = "+" + candidate
+    return candidate if _E164_RE.fullmatch(candidate) else None
+
+
+def _provider(name: str) -> Provider:
+    for known in PROVIDERS:
+        if name == known:
+            return known
+    raise Invalid(f"unknown provider {name!r}: use one of {', '.join(PROVIDERS)}")
+
+
 def _password_ctx(key_id: str) -> str:
     return f"sip_credentials.password:{key_id}"
 
@@ -464,9 +657,30 @@ def _set_ha1(row: SipCredentialRow, realm: str, password: str) -> None:
     row.ha1_sha512_256 = ha1("SHA-512-256", row.username, realm, password)
 
 
-def _account(row: SipCredentialRow) -> SipAccount:
+def _clear_previous(row: SipCredentialRow) -> None:
+    row.previous_ha1_md5 = row.previous_ha1_sha256 = row.previous_ha1_sha512_256 = None
+    row.previous_valid_until = None
+
+
+def _previous_until(row: SipCredentialRow, now: datetime) -> datetime | None:
+    """End of the rotation grace window, if the old password still works at ``now``."""
+    until = row.previous_valid_until
+    if until is None or until <= now or row.previous_ha1_md5 is None:
+        return None
+    return until
+
+
+def _account(row: SipCredentialRow, now: datetime) -> SipAccount:
     hashes = {"MD5": row.ha1_md5, "SHA-256": row.ha1_sha256, "SHA-512-256": row.ha1_sha512_256}
-    return SipAccount(row.api_key_id, row.username, row.realm, hashes)
+    until = _previous_until(row, now)
+    previous = None
+    if until is not None:
+        previous = {
+            "MD5": row.previous_ha1_md5 or "",
+            "SHA-256": row.previous_ha1_sha256 or "",
+            "SHA-512-256": row.previous_ha1_sha512_256 or "",
+        }
+    return SipAccount(row.api_key_id, row.username, row.realm, hashes, previous, until)
 
 
 def _room(row: RoomRow) -> RoomRecord:
