@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import __version__
+from .api import ApiContext, HttpServer, create_app
 from .bridge.call import MediaConfig
 from .bridge.directory import CallStartInfo, RoomInfo, SipAccountInfo
 from .bridge.manager import BridgeLimits, CallManager
@@ -98,6 +99,8 @@ class Node:
         self.rooms = RoomRegistry()
         self.transport: SipTransport | None = None
         self.manager: CallManager | None = None
+        self.http: HttpServer | None = None
+        self._sip_up = False
 
     async def start(self) -> None:
         s = self.settings
@@ -141,8 +144,22 @@ class Node:
         self.transport = SipTransport(endpoint, self.manager.on_event)
         self.manager.set_pump(self.transport.pump)
         await self.transport.start(sip.host, sip.port, tcp=sip.tcp)
+        self._sip_up = True
+        api = ApiContext(
+            settings=s,
+            store=self.store,
+            live=self.manager,
+            rooms=self.rooms,
+            sip_listening=lambda: self._sip_up,
+            rtp_ports=ports,
+        )
+        self.http = HttpServer(create_app(api), s.http.host, s.http.port)
+        await self.http.start()
 
     async def stop(self) -> None:
+        self._sip_up = False
+        if self.http is not None:
+            await self.http.stop()
         if self.manager is not None:
             await self.manager.close()
         if self.transport is not None:
