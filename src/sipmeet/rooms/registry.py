@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ..media.clock import FrameClock
 from .events import RoomEvent
@@ -45,7 +45,7 @@ class RoomRegistry:
     def get(self, room_id: str) -> Room | None:
         return self._rooms.get(room_id)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Room]:
         return iter(list(self._rooms.values()))
 
     def __len__(self) -> int:

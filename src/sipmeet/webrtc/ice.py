@@ -4,7 +4,8 @@ aioice gathers a host candidate on every interface address of the machine (and n
 on loopback). A server must offer only the addresses it is meant to be reached at, so
 gathering goes through :func:`restrict_host_addresses`; this module is the one place
 that touches aioice. No STUN or TURN servers are configured: the server is reachable
-directly.
+directly. Optionally (:func:`allow_remote_addresses`) the browser's candidates are
+limited too, so that connectivity checks never go anywhere else (nor to mDNS names).
 """
 
 from __future__ import annotations
@@ -14,9 +15,17 @@ from collections.abc import Sequence
 import aioice.ice
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-__all__ = ["host_addresses", "new_peer_connection", "restrict_host_addresses"]
+__all__ = [
+    "allow_remote_addresses",
+    "filter_remote_sdp",
+    "host_addresses",
+    "new_peer_connection",
+    "remote_candidate_allowed",
+    "restrict_host_addresses",
+]
 
 _addresses: tuple[str, ...] = ("127.0.0.1",)
+_remote: frozenset[str] | None = None
 _installed = False
 
 
@@ -44,3 +53,27 @@ def new_peer_connection() -> RTCPeerConnection:
     if not _installed:
         restrict_host_addresses(_addresses)
     return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+def allow_remote_addresses(addresses: Sequence[str] | None) -> None:
+    """Accept remote candidates on ``addresses`` only (None: any address, the default)."""
+    global _remote
+    _remote = None if addresses is None else frozenset(addresses)
+
+
+def remote_candidate_allowed(address: str) -> bool:
+    return _remote is None or address in _remote
+
+
+def filter_remote_sdp(sdp: str) -> str:
+    """``sdp`` without the ``a=candidate`` lines :func:`allow_remote_addresses` excludes."""
+    if _remote is None:
+        return sdp
+    lines = []
+    for line in sdp.split("\r\n"):
+        if line.startswith("a=candidate:"):
+            fields = line.split()
+            if len(fields) < 8 or fields[4] not in _remote:
+                continue
+        lines.append(line)
+    return "\r\n".join(lines)

@@ -14,6 +14,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from fractions import Fraction
+from typing import Any
 
 import av
 from aiortc import MediaStreamTrack
@@ -37,7 +38,7 @@ class ForwardedTrack(MediaStreamTrack):
     def __init__(self, kind: str) -> None:
         super().__init__()
         self.kind = kind
-        self._queue: deque[tuple[av.Packet, int | None]] = deque()
+        self._queue: deque[tuple[av.Packet[Any], int | None]] = deque()
         self._ready = asyncio.Event()
         self.publication: Publication | None = None
         self.audio_level: int | None = None
@@ -57,7 +58,7 @@ class ForwardedTrack(MediaStreamTrack):
     def clear(self) -> None:
         self._queue.clear()
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet[Any]:
         while not self._queue:
             if self.readyState != "live":
                 raise MediaStreamError
@@ -90,6 +91,7 @@ class Publication:
         self.subscribers: list[ForwardedTrack] = []
         self.frames = 0
         self.bytes = 0
+        self.keyframe_requests = 0
 
     def attach(self, track: ForwardedTrack) -> None:
         if track.publication is not None:
@@ -118,5 +120,7 @@ class Publication:
             track.put(data, timestamp, self.time_base, audio_level)
 
     def request_keyframe(self) -> None:
+        """Relay a keyframe request (PLI/FIR from a subscriber, or a new subscriber) upstream."""
         if self.kind == "video" and self._on_keyframe_request is not None:
+            self.keyframe_requests += 1
             self._on_keyframe_request()

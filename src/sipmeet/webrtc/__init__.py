@@ -1,0 +1,52 @@
+"""sipmeet.webrtc: browsers in rooms over WebRTC (aiortc), signalling and the meeting page."""
+
+from .ice import (
+    allow_remote_addresses,
+    filter_remote_sdp,
+    host_addresses,
+    new_peer_connection,
+    remote_candidate_allowed,
+    restrict_host_addresses,
+)
+from .participant import WebRtcParticipant
+from .routes import RoomStore, WebRtcContext, create_router
+from .session import BrowserSession, SignalSender
+from .sfu import PublicationListener, RoomSfu
+from .tap import (
+    EncodedFrame,
+    TapError,
+    check_aiortc,
+    on_keyframe_request,
+    request_keyframe,
+    tap_receiver,
+    tapped_frames,
+    write_audio_level,
+)
+from .tracks import ForwardedTrack, Publication
+
+__all__ = [
+    "BrowserSession",
+    "EncodedFrame",
+    "ForwardedTrack",
+    "Publication",
+    "PublicationListener",
+    "RoomSfu",
+    "RoomStore",
+    "SignalSender",
+    "TapError",
+    "WebRtcContext",
+    "WebRtcParticipant",
+    "allow_remote_addresses",
+    "check_aiortc",
+    "create_router",
+    "filter_remote_sdp",
+    "host_addresses",
+    "new_peer_connection",
+    "on_keyframe_request",
+    "remote_candidate_allowed",
+    "request_keyframe",
+    "restrict_host_addresses",
+    "tap_receiver",
+    "tapped_frames",
+    "write_audio_level",
+]

@@ -1,0 +1,196 @@
+// sipmeet.js: join a sipmeet room from a browser. A plain ES module, no build step.
+//
+//   import { join } from "/sdk/sipmeet.js";
+//   const meeting = await join({ roomId, token, name });      // asks for the microphone
+//   meeting.addEventListener("participant-joined", (e) => console.log(e.detail));
+//   meeting.setMuted(true);  meeting.leave();
+//
+// A Meeting is an EventTarget. Events (CustomEvent, payload in `detail`):
+//   joined {participantId, participants}     participant-joined {participant}
+//   participant-left {participantId}         muted / unmuted {participantId}
+//   active-speaker {participantId|null}      dtmf {participantId, digit}
+//   track {participantId, track, stream}     left {reason}      error {code, message}
+// Properties: participants (Map id -> {participantId, kind: "sip"|"webrtc", name,
+//   maskedNumber, muted, speaking}), participantId, pc (the RTCPeerConnection),
+//   localStream, sipUri, muted.
+// Devices: Meeting.microphones() lists audio inputs; meeting.useMicrophone(deviceId) switches.
+// Remote audio plays through hidden <audio> elements unless {autoplay: false}.
+
+export class Meeting extends EventTarget {
+  constructor({ roomId, token, name = "Guest", baseUrl = location.origin, autoplay = true }) {
+    super();
+    this.roomId = roomId;
+    this.token = token;
+    this.name = name;
+    this.baseUrl = baseUrl;
+    this.autoplay = autoplay;
+    this.participants = new Map();
+    this.participantId = null;
+    this.pc = null;
+    this.ws = null;
+    this.localStream = null;
+    this.sipUri = null;
+    this.muted = false;
+    this.activeSpeaker = null;
+    this._mids = new Map(); // mid -> participantId (server-sent m-lines)
+    this._audio = new Map(); // participantId -> <audio>
+    this._queue = Promise.resolve(); // signalling messages are handled one at a time
+  }
+
+  static async microphones() {
+    const devices = await navigator.mediaDevices.enumerateDevices();
+    return devices.filter((d) => d.kind === "audioinput");
+  }
+
+  // Connect, join with the microphone (`audio` is a getUserMedia audio constraint).
+  async join({ audio = true, video = false } = {}) {
+    this.localStream = await navigator.mediaDevices.getUserMedia({ audio, video });
+    const url = new URL(`/ws/rooms/${encodeURIComponent(this.roomId)}`, this.baseUrl);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    url.searchParams.set("token", this.token);
+    this.ws = new WebSocket(url);
+    const joined = new Promise((resolve, reject) => {
+      this.addEventListener("joined", resolve, { once: true });
+      this.ws.addEventListener("close", (e) => reject(new Error(`closed ${e.code} ${e.reason}`)), { once: true });
+    });
+    this.ws.addEventListener("open", () => this._send({ type: "join", name: this.name }));
+    this.ws.addEventListener("message", (e) => {
+      const message = JSON.parse(e.data);
+      this._queue = this._queue.then(() => this._handle(message)).catch((err) => this._emit("error", { code: "client", message: String(err) }));
+    });
+    this.ws.addEventListener("close", (e) => this._ended(e.reason || "closed"));
+    await joined;
+    return this;
+  }
+
+  setMuted(muted) {
+    this.muted = !!muted;
+    for (const track of this.localStream ? this.localStream.getAudioTracks() : []) track.enabled = !this.muted;
+    this._send({ type: "mute", muted: this.muted });
+  }
+
+  async useMicrophone(deviceId) {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: { deviceId: { exact: deviceId } } });
+    const track = stream.getAudioTracks()[0];
+    track.enabled = !this.muted;
+    const sender = this.pc.getSenders().find((s) => s.track && s.track.kind === "audio");
+    if (sender) await sender.replaceTrack(track);
+    for (const old of this.localStream.getAudioTracks()) { old.stop(); this.localStream.removeTrack(old); }
+    this.localStream.addTrack(track);
+  }
+
+  leave() {
+    this._send({ type: "leave" });
+    this._ended("left");
+  }
+
+  _send(message) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  _ended(reason) {
+    if (this._left) return;
+    this._left = true;
+    if (this.ws) this.ws.close();
+    if (this.pc) this.pc.close();
+    for (const track of this.localStream ? this.localStream.getTracks() : []) track.stop();
+    for (const el of this._audio.values()) el.remove();
+    this._emit("left", { reason });
+  }
+
+  async _localDescription(description) {
+    await this.pc.setLocalDescription(description);
+    if (this.pc.iceGatheringState !== "complete") {
+      // No trickle: the server wants one complete description.
+      await new Promise((resolve) => {
+        const check = () => this.pc.iceGatheringState === "complete" && resolve();
+        this.pc.addEventListener("icegatheringstatechange", check);
+        setTimeout(resolve, 3000);
+      });
+    }
+    return this.pc.localDescription.sdp;
+  }
+
+  _mapTracks(tracks) {
+    for (const t of tracks || []) this._mids.set(t.mid, t.participantId);
+  }
+
+  async _handle(message) {
+    switch (message.type) {
+      case "joined": {
+        this.participantId = message.participantId;
+        this.sipUri = message.sipUri;
+        for (const p of message.participants) this.participants.set(p.participantId, { ...p, speaking: false });
+        this.pc = new RTCPeerConnection({ iceServers: [] });
+        this.pc.addEventListener("track", (e) => this._onTrack(e));
+        for (const track of this.localStream.getTracks()) this.pc.addTrack(track, this.localStream);
+        const sdp = await this._localDescription(await this.pc.createOffer());
+        this._send({ type: "offer", sdp });
+        this._emit("joined", { participantId: this.participantId, participants: [...this.participants.values()] });
+        break;
+      }
+      case "answer":
+        this._mapTracks(message.tracks);
+        await this.pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+        break;
+      case "offer": {
+        this._mapTracks(message.tracks);
+        await this.pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
+        const sdp = await this._localDescription(await this.pc.createAnswer());
+        this._send({ type: "answer", sdp });
+        break;
+      }
+      case "participant-joined":
+        this.participants.set(message.participant.participantId, { ...message.participant, speaking: false });
+        this._emit(message.type, message);
+        break;
+      case "participant-left": {
+        this.participants.delete(message.participantId);
+        const el = this._audio.get(message.participantId);
+        if (el) { el.remove(); this._audio.delete(message.participantId); }
+        this._emit(message.type, message);
+        break;
+      }
+      case "muted":
+      case "unmuted": {
+        const p = this.participants.get(message.participantId);
+        if (p) p.muted = message.type === "muted";
+        this._emit(message.type, message);
+        break;
+      }
+      case "active-speaker":
+        for (const p of this.participants.values()) p.speaking = p.participantId === message.participantId;
+        this.activeSpeaker = message.participantId;
+        this._emit(message.type, message);
+        break;
+      default:
+        this._emit(message.type, message);
+    }
+  }
+
+  _onTrack(event) {
+    const participantId = this._mids.get(event.transceiver.mid) || null;
+    const stream = event.streams[0] || new MediaStream([event.track]);
+    if (event.track.kind === "audio" && this.autoplay && participantId) {
+      let el = this._audio.get(participantId);
+      if (!el) {
+        el = document.createElement("audio");
+        el.autoplay = true;
+        el.hidden = true;
+        document.body.appendChild(el);
+        this._audio.set(participantId, el);
+      }
+      el.srcObject = stream;
+    }
+    this._emit("track", { participantId, track: event.track, stream });
+  }
+}
+
+export async function join(options) {
+  const meeting = new Meeting(options);
+  return meeting.join(options);
+}

@@ -1,0 +1,244 @@
+"""Browser audio in the room's mix, and phone audio encoded once per tick for the browsers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from aiortc import RTCPeerConnection
+
+from sipmeet.codecs.opus import OpusDecoder, OpusEncoder
+from sipmeet.rooms import ParticipantKind, Room
+from sipmeet.webrtc import ForwardedTrack, Publication, RoomSfu, WebRtcParticipant
+from sipmeet.webrtc.extmap import ExtmapIds
+from sipmeet.webrtc.ice import (
+    allow_remote_addresses,
+    filter_remote_sdp,
+    new_peer_connection,
+    remote_candidate_allowed,
+    restrict_host_addresses,
+)
+
+
+def tone(freq_hz: float, rate_hz: int, samples: int, start: int = 0) -> np.ndarray:
+    t = (np.arange(samples) + start) / rate_hz
+    return (8000 * np.sin(2 * np.pi * freq_hz * t)).astype(np.int16)
+
+
+def peak_hz(pcm: np.ndarray, rate_hz: int) -> float:
+    spectrum = np.abs(np.fft.rfft(pcm.astype(np.float64)))
+    return float(np.fft.rfftfreq(pcm.size, 1 / rate_hz)[int(np.argmax(spectrum))])
+
+
+class Phone:
+    kind: ParticipantKind = "sip"
+    masked_number: str | None = "+1555***99"
+    display_name = "caller"
+
+    def __init__(self, pid: str, freq_hz: float = 300.0, rate_hz: int = 8000) -> None:
+        self.participant_id = pid
+        self.muted = False
+        self.rate_hz = rate_hz
+        self.room_rate = rate_hz
+        self.freq_hz = freq_hz
+        self.heard: list[np.ndarray] = []
+        self.silent = False
+        self._n = 0
+
+    def set_room_rate(self, rate_hz: int) -> None:
+        self.room_rate = rate_hz
+
+    def pull_frame(self, now: float) -> np.ndarray | None:
+        if self.silent:
+            return None
+        size = self.room_rate // 50
+        self._n += size
+        return tone(self.freq_hz, self.room_rate, size, self._n - size)
+
+    def push_frame(self, frame: np.ndarray, now: float) -> None:
+        self.heard.append(frame.copy())
+
+
+class Listener:
+    def __init__(self, pid: str) -> None:
+        self.participant_id = pid
+        self.added: list[Publication] = []
+        self.removed: list[Publication] = []
+        self.tracks: dict[str, ForwardedTrack] = {}
+
+    def publication_added(self, publication: Publication) -> None:
+        self.added.append(publication)
+        track = ForwardedTrack(publication.kind)
+        publication.attach(track)
+        self.tracks[publication.publication_id] = track
+
+    def publication_removed(self, publication: Publication) -> None:
+        self.removed.append(publication)
+
+
+def browser_opus(freq_hz: float, frames: int) -> list[bytes]:
+    encoder = OpusEncoder(48000, complexity=5)
+    return [encoder.encode(tone(freq_hz, 48000, 960, 960 * i)) for i in range(frames)]
+
+
+def test_browser_audio_is_decoded_at_room_rate_into_the_phone_mix() -> None:
+    room = Room("r", "k")
+    phone = Phone("p")
+    browser = WebRtcParticipant("w", "Web")
+    room.join(phone)
+    room.join(browser)
+    assert room.rate_hz == 16000 and phone.room_rate == 16000
+    for i, payload in enumerate(browser_opus(1000.0, 30)):
+        browser.receive_opus(payload)
+        room.tick(i * 0.02)
+    assert browser.frames_decoded == 30
+    heard = np.concatenate(phone.heard[-20:])
+    assert heard.size == 20 * 320
+    assert abs(peak_hz(heard, 16000) - 1000.0) < 10
+
+
+def test_browser_without_packets_conceals_briefly_then_is_silent() -> None:
+    browser = WebRtcParticipant("w", "Web")
+    browser.set_room_rate(8000)
+    assert browser.pull_frame(0.0) is None  # nothing received yet: silent, nothing concealed
+    for payload in browser_opus(500.0, 3):
+        browser.receive_opus(payload)
+    for _ in range(3):
+        frame = browser.pull_frame(0.0)
+        assert frame is not None and frame.size == 160
+    pulled = [browser.pull_frame(0.0) for _ in range(5)]
+    assert [p is None for p in pulled] == [False, False, False, True, True]
+
+
+def test_backlog_is_bounded() -> None:
+    browser = WebRtcParticipant("w", "Web")
+    for payload in browser_opus(500.0, 10):
+        browser.receive_opus(payload)
+    assert browser.frames_dropped == 6
+
+
+def test_phone_is_encoded_once_per_tick_for_all_browsers() -> None:
+    room = Room("r", "k")
+    phone = Phone("p", freq_hz=400.0)
+    room.join(phone)
+    sfu = RoomSfu(room, opus_complexity=5)
+    listeners = [Listener("w1"), Listener("w2"), Listener("w3")]
+    for listener in listeners:
+        sfu.add_listener(listener)
+    room.tick(0.0)  # the phone's stream appears on its first tick
+    publication = next(iter(sfu.publications.values()))
+    assert publication.publisher_id == "p" and publication.codec == "opus"
+    assert all(listener.added == [publication] for listener in listeners)
+    for i in range(1, 26):
+        room.tick(i * 0.02)
+    assert sfu.encoded_frames == 26  # once per tick (the first one included), not per browser
+    queued = [listener.tracks[publication.publication_id]._queue for listener in listeners]
+    assert all(len(q) == 10 for q in queued)  # bounded: old frames dropped for a stalled sender
+    packets = [packet for packet, _level in queued[0]]
+    assert [bytes(p) for p in packets] == [bytes(p) for p, _ in queued[1]]
+    assert [p.pts for p in packets] == [960 * (17 + i) for i in range(10)]  # 48 kHz RTP clock
+    decoder = OpusDecoder(8000)
+    pcm = np.concatenate([decoder.decode(bytes(p)) for p in packets])
+    assert abs(peak_hz(pcm[800:], 8000) - 400.0) < 10  # encoded at the room's 8 kHz
+    sfu.close()
+
+
+def test_silent_phone_costs_no_encode_and_leaving_unpublishes() -> None:
+    room = Room("r", "k")
+    phone = Phone("p")
+    room.join(phone)
+    sfu = RoomSfu(room)
+    listener = Listener("w")
+    sfu.add_listener(listener)
+    phone.silent = True
+    for i in range(5):
+        room.tick(i * 0.02)
+    assert sfu.encoded_frames == 0
+    room.leave("p", "bye")
+    room.join(Phone("q"))
+    room.tick(1.0)
+    assert [p.publisher_id for p in listener.removed] == ["p"]
+    assert [p.publisher_id for p in sfu.publications.values()] == ["q"]
+    assert sfu.encoded_frames == 1  # q speaks
+    sfu.close()
+    room.tick(1.02)
+    assert sfu.encoded_frames == 1  # closed: no longer observing the room
+
+
+def test_nobody_listening_means_no_encode() -> None:
+    room = Room("r", "k")
+    room.join(Phone("p"))
+    sfu = RoomSfu(room)
+    for i in range(3):
+        room.tick(i * 0.02)
+    assert sfu.encoded_frames == 0 and len(sfu.publications) == 1
+    sfu.close()
+
+
+def test_browser_publications_go_to_the_other_browsers_only() -> None:
+    room = Room("r", "k")
+    sfu = RoomSfu(room)
+    a, b = Listener("a"), Listener("b")
+    sfu.add_listener(a)
+    video = Publication("a", "video", "VP8", 90000)
+    sfu.publish(video)
+    sfu.add_listener(b)
+    assert a.added == [] and b.added == [video]
+    video.forward(b"frame", 3000)
+    track = b.tracks[video.publication_id]
+    assert len(track._queue) == 1 and bytes(track._queue[0][0]) == b"frame"
+    sfu.remove_listener("a")  # a leaves: its streams go
+    assert b.removed == [video] and not sfu.publications and not video.subscribers
+
+
+async def test_candidates_are_only_on_the_configured_address() -> None:
+    restrict_host_addresses(["127.0.0.1"])
+    pc: RTCPeerConnection = new_peer_connection()
+    pc.addTransceiver("audio")
+    await pc.setLocalDescription(await pc.createOffer())
+    lines = [x for x in pc.localDescription.sdp.splitlines() if x.startswith("a=candidate:")]
+    assert lines and all(line.split()[4] == "127.0.0.1" for line in lines)
+    await pc.close()
+    with pytest.raises(ValueError):
+        restrict_host_addresses([])
+
+
+def test_remote_candidates_can_be_limited_to_loopback() -> None:
+    sdp = "\r\n".join(
+        [
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+            "a=candidate:1 1 udp 2122260223 192.0.2.2 50000 typ host",
+            "a=candidate:2 1 udp 2122260223 127.0.0.1 50001 typ host",
+            "a=candidate:3 1 udp 2122260223 3f1c.local 50002 typ host",
+            "",
+        ]
+    )
+    assert filter_remote_sdp(sdp) == sdp  # by default every candidate is kept
+    allow_remote_addresses(["127.0.0.1"])
+    try:
+        kept = filter_remote_sdp(sdp)
+        assert "127.0.0.1" in kept and "192.0.2.2" not in kept and ".local" not in kept
+        assert remote_candidate_allowed("127.0.0.1") and not remote_candidate_allowed("192.0.2.2")
+    finally:
+        allow_remote_addresses(None)
+
+
+def test_extension_ids_stay_those_the_browser_chose() -> None:
+    ids = ExtmapIds()
+    ids.learn(
+        "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
+        "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
+    )
+    offer = (
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+        "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
+        "a=extmap:2/sendonly urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
+        "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+        "a=extmap:3 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n"
+    )
+    assert ids.rewrite(offer) == (
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+        "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
+        "a=extmap:1/sendonly urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
+        "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+        "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n"
+    )
