@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from . import __version__
 from .api import ApiContext, HttpServer, create_app
@@ -19,11 +19,14 @@ from .config import Settings
 from .logs import setup_logging
 from .net.ports import PortAllocator
 from .net.sip_transport import SipTransport
+from .providers.base import Transport
+from .providers.webhooks import ProviderContext, create_provider_router
 from .rooms.events import RoomEvent
 from .rooms.registry import RoomRegistry
 from .sip.digest import DigestAuthenticator
 from .sip.endpoint import EndpointConfig, SipEndpoint
 from .storage import CallStart, Store
+from .webrtc import WebRtcContext, create_router, restrict_host_addresses
 
 __all__ = ["Node", "StoreDirectory", "run"]
 
@@ -44,7 +47,8 @@ class StoreDirectory:
         account = await asyncio.to_thread(self._store.sip_account, username)
         if account is None:
             return None
-        return SipAccountInfo(account.api_key_id, account.username, dict(account.ha1))
+        previous = dict(account.previous_ha1) if account.previous_ha1 else None
+        return SipAccountInfo(account.api_key_id, account.username, dict(account.ha1), previous)
 
     async def room(self, room_id: str) -> RoomInfo | None:
         room = await asyncio.to_thread(self._store.get_room, room_id)
@@ -100,6 +104,7 @@ class Node:
         self.transport: SipTransport | None = None
         self.manager: CallManager | None = None
         self.http: HttpServer | None = None
+        self.webrtc: WebRtcContext | None = None
         self._sip_up = False
 
     async def start(self) -> None:
@@ -145,21 +150,31 @@ class Node:
         self.manager.set_pump(self.transport.pump)
         await self.transport.start(sip.host, sip.port, tcp=sip.tcp)
         self._sip_up = True
+        manager = self.manager
         api = ApiContext(
             settings=s,
             store=self.store,
-            live=self.manager,
+            live=manager,
             rooms=self.rooms,
             sip_listening=lambda: self._sip_up,
             rtp_ports=ports,
+            auth_failures=lambda: manager.auth_failures,
         )
-        self.http = HttpServer(create_app(api), s.http.host, s.http.port)
+        # Browsers reach the media on the same address as phones do.
+        restrict_host_addresses([s.sip.host])
+        self.webrtc = WebRtcContext(self.store, self.rooms, s)
+        transport = s.sip.provider_transport.lower()  # validated: "", udp, tcp or tls
+        providers = ProviderContext(s, self.store, transport=cast(Transport, transport) or None)
+        routers = [create_router(self.webrtc), create_provider_router(providers)]
+        self.http = HttpServer(create_app(api, routers=routers), s.http.host, s.http.port)
         await self.http.start()
 
     async def stop(self) -> None:
         self._sip_up = False
         if self.http is not None:
             await self.http.stop()
+        if self.webrtc is not None:
+            await self.webrtc.close()
         if self.manager is not None:
             await self.manager.close()
         if self.transport is not None:

@@ -144,6 +144,17 @@ def _database_url(value: str) -> str | None:
     return f"must be a database URL like sqlite:///path/sipmeet.db, got {value!r}"
 
 
+def _one_of(*allowed: str) -> Check:
+    def check(value: str) -> str | None:
+        return (
+            None
+            if value.lower() in allowed
+            else f"must be one of {', '.join(repr(a) for a in allowed)}, got {value!r}"
+        )
+
+    return check
+
+
 def _digest_algorithms(value: str) -> str | None:
     names = [n.strip().upper() for n in value.split(",")]
     known = ("MD5", "SHA-256", "SHA-512-256")
@@ -186,6 +197,7 @@ _CHECKS: dict[str, Check] = {
     "sip.min_se_s": _at_least(90),  # RFC 4028 §5: Min-SE is never below 90 s
     "sip.nonce_ttl_s": _at_least(1),
     "sip.digest_algorithms": _digest_algorithms,
+    "sip.provider_transport": _one_of("", "udp", "tcp", "tls"),
     "rtp.timeout_s": _at_least(1),
     "rtp.jitter_min_ms": _at_least(0),
     "rtp.jitter_max_ms": _at_least(0),
@@ -230,6 +242,8 @@ class Sip:
     """RFC 4028 smallest session interval we accept, seconds."""
     nonce_ttl_s: int = 300
     """Lifetime of a digest nonce before it is stale, seconds."""
+    provider_transport: str = ""
+    """Transport trunk providers are told to dial us with: "" (their default, UDP), "tcp" or "tls"."""
     symmetric_responses: bool = True
     """Answer UDP requests at their source address even without rport (phones behind NAT)."""
     digest_algorithms: str = "MD5"

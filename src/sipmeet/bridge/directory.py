@@ -16,6 +16,8 @@ class SipAccountInfo:
     api_key_id: str
     username: str
     ha1: Mapping[str, str]  # RFC 7616 algorithm name -> HA1 hex for the current realm
+    # During a rotation's grace window: the old password's HA1s, accepted too.
+    previous_ha1: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

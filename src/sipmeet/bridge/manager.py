@@ -91,6 +91,7 @@ class CallManager:
         self._pump: Callable[[], None] = lambda: None
         self._pump_scheduled = False
         self.ended_calls = 0
+        self.auth_failures = 0  # INVITEs refused 403 for their credentials
 
     # -- wiring ----------------------------------------------------------------------
 
@@ -205,15 +206,20 @@ class CallManager:
         account = await self.directory.sip_account(creds.username)
         if pending.cancelled:
             return
-        verdict = (
-            AuthResult.INVALID
-            if account is None
-            else self.auth.verify(creds, request.method, account.ha1, self._wall_clock())
-        )
+        verdict = AuthResult.INVALID
+        if account is not None:
+            verdict = self.auth.verify(creds, request.method, account.ha1, self._wall_clock())
+            if verdict is AuthResult.INVALID and account.previous_ha1:
+                # A rotation's grace window: the old password still works. (The nonce count
+                # is recorded only on a match, so checking twice is safe.)
+                verdict = self.auth.verify(
+                    creds, request.method, account.previous_ha1, self._wall_clock()
+                )
         if verdict is AuthResult.STALE:
             self.respond(tx, 401, headers=self.auth.challenge(self._wall_clock(), stale=True))
             return
         if verdict is not AuthResult.OK or account is None:
+            self.auth_failures += 1
             call_log.info("INVITE refused: bad credentials for user %r", creds.username)
             self._reject(tx, REJECTS["bad-credentials"])
             return
