@@ -123,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = leaf(sip, action, help_text, handler, json_flag=True)
         sub.add_argument("key", metavar="KEY")
+        if action == "rotate":
+            sub.add_argument(
+                "--grace-seconds",
+                type=int,
+                default=0,
+                metavar="N",
+                help="the old password keeps working for N seconds (default: stops at once)",
+            )
 
     rooms = branch("rooms", "manage meeting rooms")
     sub = leaf(rooms, "create", "create a room", _rooms_create, json_flag=True)
@@ -285,7 +293,9 @@ def _sip_enable(args: argparse.Namespace, settings: Settings) -> int:
 
 def _sip_rotate(args: argparse.Namespace, settings: Settings) -> int:
     with _open_store(settings) as store:
-        creds = store.rotate_sip(args.key)
+        if args.grace_seconds < 0:
+            raise CommandError("--grace-seconds must not be negative")
+        creds = store.rotate_sip(args.key, grace_s=args.grace_seconds)
     return _print_credentials(args, creds.username, creds.password, settings)
 
 

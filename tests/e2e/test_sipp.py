@@ -30,7 +30,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def workdir(tmp_path: Path, wavs: dict[str, Path]) -> Path:
     wd = tmp_path / "sipp"
-    wd.mkdir()
+    wd.mkdir(parents=True)
     (wd / "speech_pcmu.wav").write_bytes(wavs["speech_pcmu"].read_bytes())
     return wd
 
@@ -332,3 +332,22 @@ def test_offerless_invite_gets_our_offer_and_answer_in_ack(
     assert call["codec"] == "PCMU" and call["reason"] == "caller-hangup"
     stats = call["stats"]
     assert isinstance(stats, dict) and int(stats["packets_in"]) >= 50, stats
+
+
+def test_old_password_works_during_the_rotation_grace_window(
+    server: Server, wavs: dict[str, Path], tmp_path: Path
+) -> None:
+    account = server.new_account("grace")
+    room = server.new_room(account["apiKey"])
+    rotated = server.cli("sip", "rotate", account["apiKey"], "--grace-seconds", "300")
+    assert isinstance(rotated, dict) and rotated["password"] != account["password"]
+    for name, password in (("old", account["password"]), ("new", str(rotated["password"]))):
+        result = dial(
+            server,
+            room,
+            "call_auth.xml",
+            workdir(tmp_path / name, wavs),
+            (account["username"], password),
+            extra=["-d", "300"],
+        )
+        assert result.returncode == 0, f"{name} password: " + result.explain()
