@@ -126,12 +126,14 @@ def test_sip_unknown_key(capsys: pytest.CaptureFixture[str], action: str) -> Non
 def test_rooms_create_list_deactivate(capsys: pytest.CaptureFixture[str]) -> None:
     key = str(create_key(capsys)["apiKey"])
     room = run_json(capsys, "rooms", "create", "--api-key", key)
-    assert isinstance(room, dict) and set(room) == {"roomId", "sipUri"}
+    assert isinstance(room, dict) and set(room) == {"roomId", "sipUri", "dialinCode"}
     assert room["sipUri"] == f"sip:{room['roomId']}@sip.example.com"
     chosen = run_json(capsys, "rooms", "create", "--api-key", key, "--room-id", "standup")
-    assert chosen == {"roomId": "standup", "sipUri": "sip:standup@sip.example.com"}
-    code, out, _ = run(capsys, "rooms", "create", "--api-key", key)
-    assert code == 0 and out.startswith("Room:    ")
+    assert isinstance(chosen, dict)
+    assert (chosen["roomId"], chosen["sipUri"]) == ("standup", "sip:standup@sip.example.com")
+    assert str(chosen["dialinCode"]).isdigit() and chosen["dialinCode"] != room["dialinCode"]
+    code, out, _ = run(capsys, "rooms", "create", "--api-key", key, "--pin", "2468")
+    assert code == 0 and out.startswith("Room:    ") and "Dial-in code: " in out
     listed = run_json(capsys, "rooms", "list", "--api-key", key)
     assert isinstance(listed, list) and len(listed) == 3
     assert listed[0]["roomId"] == room["roomId"] and listed[0]["active"] is True

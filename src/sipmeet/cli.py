@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = leaf(rooms, "create", "create a room", _rooms_create, json_flag=True)
     sub.add_argument("--api-key", required=True, metavar="KEY")
     sub.add_argument("--room-id", metavar="ID", help="choose the id (default: a random one)")
+    sub.add_argument(
+        "--pin", metavar="DIGITS", help="a PIN the dial-in menu asks for (4-12 digits)"
+    )
     sub = leaf(rooms, "list", "list rooms", _rooms_list, json_flag=True)
     sub.add_argument("--api-key", metavar="KEY", help="only this key's rooms")
     sub = leaf(rooms, "deactivate", "deactivate a room", _rooms_deactivate)
@@ -331,13 +334,14 @@ def _room_json(room: RoomRecord, settings: Settings) -> dict[str, object]:
 
 def _rooms_create(args: argparse.Namespace, settings: Settings) -> int:
     with _open_store(settings) as store:
-        room = store.create_room(args.api_key, args.room_id)
+        room = store.create_room(args.api_key, args.room_id, pin=args.pin)
     uri = _sip_uri(room.room_id, settings)
     if args.json:
-        _print_json({"roomId": room.room_id, "sipUri": uri})
+        _print_json({"roomId": room.room_id, "sipUri": uri, "dialinCode": room.dialin_code})
     else:
-        print(f"Room:    {room.room_id}")
-        print(f"SIP URI: {uri}")
+        print(f"Room:         {room.room_id}")
+        print(f"SIP URI:      {uri}")
+        print(f"Dial-in code: {room.dialin_code}")
     return 0
 
 

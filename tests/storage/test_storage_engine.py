@@ -36,8 +36,11 @@ TABLES = {
     "rooms",
     "calls",
     "phone_numbers",
+    "webhooks",
+    "webhook_deliveries",
+    "admin_users",
 }
-HEAD = "0003"
+HEAD = "0004"
 
 
 def test_migrations_from_empty_match_the_models(tmp_path: Path) -> None:

@@ -320,3 +320,18 @@ def test_call_record_errors(store: Store) -> None:
 def test_fresh_gives_up_eventually(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(Conflict, match="could not find a free identifier"):
         store_module._fresh(lambda: "same", lambda _candidate: True)
+
+
+def test_rooms_get_a_dialin_code_and_an_optional_pin(store: Store, tmp_path: Path) -> None:
+    key = store.create_api_key("k")
+    plain = store.create_room(key.id)
+    assert plain.dialin_code is not None and re.fullmatch(r"[1-9][0-9]{5}", plain.dialin_code)
+    assert not plain.has_pin and store.room_pin(plain.room_id) is None
+    guarded = store.create_room(key.id, pin="4321")
+    assert guarded.has_pin and store.room_pin(guarded.room_id) == "4321"
+    assert guarded.dialin_code != plain.dialin_code
+    assert store.room_by_dialin_code(str(plain.dialin_code)) == plain
+    assert store.room_by_dialin_code("000000") is None
+    assert store.room_by_dialin_code("12ab") is None
+    with pytest.raises(Invalid, match=r"^invalid PIN: use 4-12 digits$"):
+        store.create_room(key.id, pin="12")

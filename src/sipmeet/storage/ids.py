@@ -59,3 +59,13 @@ def normalize_room_id(room_id: str) -> str | None:
     """The canonical (lowercase) form of a room id, or None when it is not a valid one."""
     candidate = room_id.strip().lower()
     return candidate if ROOM_ID_RE.fullmatch(candidate) else None
+
+
+DIALIN_CODE_DIGITS = 6
+
+
+def new_dialin_code() -> str:
+    """Six random digits, not starting with 0 (some menus drop leading zeros)."""
+    return str(secrets.choice("123456789")) + "".join(
+        secrets.choice("0123456789") for _ in range(DIALIN_CODE_DIGITS - 1)
+    )

@@ -24,6 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "AdminUserRow",
     "ApiKeyRow",
     "Base",
     "CallRow",
@@ -32,6 +33,8 @@ __all__ = [
     "RoomRow",
     "SipCredentialRow",
     "UtcDateTime",
+    "WebhookDeliveryRow",
+    "WebhookRow",
 ]
 
 # Stable constraint names, so migrations can refer to them on every engine.
@@ -120,6 +123,10 @@ class RoomRow(Base):
     active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime]
     deactivated_at: Mapped[datetime | None]
+    # Dial-in by meeting code: digits a caller keys in at the menu; an optional PIN,
+    # encrypted like passwords (the dashboard shows it).
+    dialin_code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    pin_encrypted: Mapped[str | None] = mapped_column(Text)
 
 
 class CallRow(Base):
@@ -169,3 +176,51 @@ class PhoneNumberRow(Base):
     ivr: Mapped[bool] = mapped_column(Boolean)
     auth_token_encrypted: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class WebhookRow(Base):
+    """An API key's webhook: where events are POSTed, HMAC-signed with ``secret``."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    api_key_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON)  # event names; empty: every event
+    active: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+
+
+class WebhookDeliveryRow(Base):
+    """One event for one webhook, and how its delivery went (attempts, last answer)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    delivered_at: Mapped[datetime | None]
+
+
+class AdminUserRow(Base):
+    """A dashboard administrator; ``password_hash`` is argon2."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]

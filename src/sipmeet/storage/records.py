@@ -89,6 +89,8 @@ class RoomRecord:
     active: bool
     created_at: datetime
     deactivated_at: datetime | None = None
+    dialin_code: str | None = None  # digits for the dial-in menu
+    has_pin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -298,8 +298,16 @@ class Store:
 
     # --- rooms -------------------------------------------------------------------------------
 
-    def create_room(self, key_id: str, room_id: str | None = None) -> RoomRecord:
-        """A new active room of the key: ``room_id`` if given (lowercased), else a fresh one."""
+    def create_room(
+        self, key_id: str, room_id: str | None = None, *, pin: str | None = None
+    ) -> RoomRecord:
+        """A new active room of the key: ``room_id`` if given (lowercased), else a fresh one.
+
+        Every room gets a numeric dial-in code (the dial-in menu asks for it); ``pin``
+        (digits) is asked for after the code when set.
+        """
+        if pin is not None and not (pin.isdigit() and 4 <= len(pin) <= 12 and pin.isascii()):
+            raise Invalid("invalid PIN: use 4-12 digits")
         wanted = None
         if room_id is not None:
             wanted = ids.normalize_room_id(room_id)
@@ -315,10 +323,36 @@ class Store:
                 wanted = _fresh(ids.new_room_id, lambda r: s.get(RoomRow, r) is not None)
             elif s.get(RoomRow, wanted) is not None:
                 raise Conflict(f"room {wanted} already exists")
-            row = RoomRow(room_id=wanted, api_key_id=key_id, active=True, created_at=now)
+            code = _fresh(
+                ids.new_dialin_code,
+                lambda c: (
+                    s.scalars(select(RoomRow).where(RoomRow.dialin_code == c)).first() is not None
+                ),
+            )
+            row = RoomRow(
+                room_id=wanted, api_key_id=key_id, active=True, created_at=now, dialin_code=code
+            )
+            if pin is not None:
+                row.pin_encrypted = self._box.encrypt(pin, _pin_ctx(wanted))
             s.add(row)
         log.info("created room %s for API key %s", wanted, key_id)
         return _room(row)
+
+    def room_by_dialin_code(self, code: str) -> RoomRecord | None:
+        """The room a caller means by the digits keyed in at the dial-in menu."""
+        if not (code.isdigit() and code.isascii()):
+            return None
+        with self._session() as s:
+            row = s.scalars(select(RoomRow).where(RoomRow.dialin_code == code)).first()
+            return _room(row) if row is not None else None
+
+    def room_pin(self, room_id: str) -> str | None:
+        """The room's PIN (decrypted), or None when it has none."""
+        with self._session() as s:
+            row = s.get(RoomRow, room_id)
+            if row is None or row.pin_encrypted is None:
+                return None
+            return self._box.decrypt(row.pin_encrypted, _pin_ctx(row.room_id))
 
     def get_room(self, room_id: str) -> RoomRecord | None:
         wanted = ids.normalize_room_id(room_id)
@@ -684,7 +718,19 @@ def _account(row: SipCredentialRow, now: datetime) -> SipAccount:
 
 
 def _room(row: RoomRow) -> RoomRecord:
-    return RoomRecord(row.room_id, row.api_key_id, row.active, row.created_at, row.deactivated_at)
+    return RoomRecord(
+        row.room_id,
+        row.api_key_id,
+        row.active,
+        row.created_at,
+        row.deactivated_at,
+        dialin_code=row.dialin_code,
+        has_pin=row.pin_encrypted is not None,
+    )
+
+
+def _pin_ctx(room_id: str) -> str:
+    return f"rooms.pin:{room_id}"
 
 
 def _call_row(s: Session, record_id: int) -> CallRow:
