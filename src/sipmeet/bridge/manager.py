@@ -39,7 +39,16 @@ from ..sip.uri import parse_uri
 from .call import Call, MediaConfig
 from .directory import CallDirectory, CallStartInfo
 from .identity import caller_identity
-from .results import REJECTS, CallEnd, CallResult, Reject
+from .results import (
+    REJECTS,
+    CallAnswered,
+    CallEnd,
+    CallEnded,
+    CallEvent,
+    CallRejected,
+    CallResult,
+    Reject,
+)
 
 __all__ = ["BridgeLimits", "CallManager"]
 
@@ -57,8 +66,11 @@ class _PendingInvite:
     """An INVITE being admitted; CANCEL may arrive while a lookup is awaited."""
 
     transaction_id: TransactionId
+    call_id: str
     cancelled: bool = False
     ports: PortPair | None = None  # allocated, not yet handed to a Call
+    api_key_id: str | None = None  # known once the caller authenticated
+    room_id: str | None = None
 
 
 class CallManager:
@@ -91,6 +103,7 @@ class CallManager:
         self._pump: Callable[[], None] = lambda: None
         self._pump_scheduled = False
         self.ended_calls = 0
+        self._subscribers: list[Callable[[CallEvent], None]] = []
         self.auth_failures = 0  # INVITEs refused 403 for their credentials
 
     # -- wiring ----------------------------------------------------------------------
@@ -123,6 +136,26 @@ class CallManager:
     @property
     def calls(self) -> list[Call]:
         return [c for c in self._calls.values() if c.ended is None]
+
+    # -- call events (webhooks, metrics) ----------------------------------------------------
+
+    def subscribe(self, subscriber: Callable[[CallEvent], None]) -> Callable[[], None]:
+        """Call ``subscriber`` with every CallAnswered / CallEnded / CallRejected; returns an
+        unsubscribe function. Subscribers must not block: they run on the event loop."""
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def _publish(self, event: CallEvent) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("call event subscriber failed")
 
     # -- SIP output ---------------------------------------------------------------------
 
@@ -158,7 +191,7 @@ class CallManager:
 
     def on_event(self, event: SipEvent) -> None:
         if isinstance(event, IncomingInvite):
-            pending = _PendingInvite(event.transaction_id)
+            pending = _PendingInvite(event.transaction_id, event.request.call_id)
             self._pending[event.transaction_id] = pending
             self.spawn(self._admit(event, pending))
             return
@@ -183,16 +216,25 @@ class CallManager:
         except Exception:
             log.exception("INVITE %s failed", event.request.call_id)
             if not pending.cancelled:
-                self._reject(tx, REJECTS["internal-error"])
+                self._reject(pending, REJECTS["internal-error"])
         finally:
             self._pending.pop(tx, None)
             if pending.ports is not None:
                 self.release_ports(pending.ports)
 
     def _reject(
-        self, tx: TransactionId, reject: Reject, *, extra: Sequence[tuple[str, str]] = ()
+        self, pending: _PendingInvite, reject: Reject, *, extra: Sequence[tuple[str, str]] = ()
     ) -> None:
-        self.respond(tx, reject.status, headers=(*reject.headers, *extra))
+        self.respond(pending.transaction_id, reject.status, headers=(*reject.headers, *extra))
+        self._publish(
+            CallRejected(
+                call_id=pending.call_id,
+                api_key_id=pending.api_key_id,
+                room_id=pending.room_id,
+                status=reject.status,
+                reason=reject.reason,
+            )
+        )
 
     async def _admit_steps(self, event: IncomingInvite, pending: _PendingInvite) -> None:
         request = event.request
@@ -218,33 +260,36 @@ class CallManager:
         if verdict is AuthResult.STALE:
             self.respond(tx, 401, headers=self.auth.challenge(self._wall_clock(), stale=True))
             return
+        if account is not None:
+            pending.api_key_id = account.api_key_id
         if verdict is not AuthResult.OK or account is None:
             self.auth_failures += 1
             call_log.info("INVITE refused: bad credentials for user %r", creds.username)
-            self._reject(tx, REJECTS["bad-credentials"])
+            self._reject(pending, REJECTS["bad-credentials"])
             return
         # 2. The room, which must belong to the same API key.
         try:
             room_id = (parse_uri(request.uri).user or "").lower()
         except SipParseError:
             room_id = ""
+        pending.room_id = room_id or None
         room = await self.directory.room(room_id) if room_id else None
         if pending.cancelled:
             return
         if room is None or room.api_key_id != account.api_key_id:
             call_log.info("INVITE refused: no room %r for key %s", room_id, account.api_key_id)
-            self._reject(tx, REJECTS["room-not-found"])
+            self._reject(pending, REJECTS["room-not-found"])
             return
         if not room.active:
-            self._reject(tx, REJECTS["room-inactive"])
+            self._reject(pending, REJECTS["room-inactive"])
             return
         # 3. Limits.
         if len(self.calls) >= self.limits.max_calls:
-            self._reject(tx, REJECTS["server-busy"])
+            self._reject(pending, REJECTS["server-busy"])
             return
         live = self.rooms.get(room_id)
         if live is not None and len(live) >= self.limits.max_calls_per_room:
-            self._reject(tx, REJECTS["room-full"])
+            self._reject(pending, REJECTS["room-full"])
             return
         # 4. Media: ports and the SDP answer (or our offer for an offerless INVITE).
         offer = None
@@ -260,7 +305,7 @@ class CallManager:
         try:
             ports = self.ports.allocate()
         except PortsExhausted:
-            self._reject(tx, REJECTS["ports-exhausted"])
+            self._reject(pending, REJECTS["ports-exhausted"])
             return
         pending.ports = ports
         session_id = secrets.randbits(62)
@@ -276,7 +321,7 @@ class CallManager:
             if isinstance(result, NoCommonCodec):
                 call_log.info("INVITE refused: %s", result.warning)
                 self._reject(
-                    tx,
+                    pending,
                     REJECTS["no-common-codec"],
                     extra=(("Warning", result.warning),),
                 )
@@ -341,12 +386,36 @@ class CallManager:
         if record_id is not None:
             await self.directory.call_answered(record_id, codec)
 
+    def call_answered(self, call: Call, codec: str) -> None:
+        self._publish(
+            CallAnswered(
+                call_id=call.call_id,
+                api_key_id=call.api_key_id,
+                room_id=call.room_id,
+                participant_id=call.participant_id,
+                display_name=call.identity.display_name,
+                masked_number=call.identity.masked_number,
+                codec=codec,
+            )
+        )
+
     def call_finished(
         self, call: Call, end: CallEnd, stats: Mapping[str, object], *, keep_dialog: bool
     ) -> None:
         self.ended_calls += 1
         if not keep_dialog:
             self.forget(call)
+        self._publish(
+            CallEnded(
+                call_id=call.call_id,
+                api_key_id=call.api_key_id,
+                room_id=call.room_id,
+                participant_id=call.participant_id,
+                result=end.result.value,
+                reason=end.reason,
+                stats=dict(stats),
+            )
+        )
         if call.record_id is not None:
             self.spawn(self.directory.call_ended(call.record_id, end, stats))
 

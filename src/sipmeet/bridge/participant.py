@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..media.leg import SipLegMedia
+from ..media.player import PromptPlayer
 from ..net.rtp_channel import RtpChannel
 from ..rooms.events import ParticipantKind
 from ..rtp.dtmf import DtmfDigit
@@ -35,7 +36,10 @@ class SipParticipant:
         self.leg = leg
         self.channel = channel
         self.muted = False
+        self.hand_raised = False
+        self.player = PromptPlayer()  # prompts and tones for this caller alone
         self._on_dtmf = on_dtmf
+        self._room_rate_hz = 8000
 
     @property
     def rate_hz(self) -> int:
@@ -43,6 +47,7 @@ class SipParticipant:
 
     def set_room_rate(self, rate_hz: int) -> None:
         self.leg.room_rate_hz = rate_hz
+        self._room_rate_hz = rate_hz
 
     def pull_frame(self, now: float) -> np.ndarray | None:
         return self.leg.pull(now)
@@ -51,6 +56,8 @@ class SipParticipant:
         leg = self.leg
         if not leg.sending:
             return  # on hold: nothing to send, and nothing worth encoding
+        if self.player.playing:
+            frame = self.player.render(frame, self._room_rate_hz)
         for packet in leg.push(frame):
             self.channel.send_rtp(packet, leg.remote_rtp)
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["CallEnd", "CallResult", "Reject"]
+__all__ = [
+    "CallAnswered",
+    "CallEnd",
+    "CallEnded",
+    "CallEvent",
+    "CallRejected",
+    "CallResult",
+    "Reject",
+]
 
 
 class CallResult(StrEnum):
@@ -61,3 +69,42 @@ REJECTS: dict[str, Reject] = {
     "ports-exhausted": Reject(503, "ports-exhausted", (("Retry-After", "10"),)),
     "internal-error": Reject(500, "internal-error"),
 }
+
+
+# Events the bridge publishes (CallManager.subscribe): what webhooks and metrics report.
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    call_id: str
+    api_key_id: str
+    room_id: str
+    participant_id: str
+    display_name: str
+    masked_number: str | None
+    codec: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    call_id: str
+    api_key_id: str
+    room_id: str
+    participant_id: str
+    result: str
+    reason: str
+    stats: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRejected:
+    """An INVITE refused after the digest challenge (``api_key_id`` once authenticated)."""
+
+    call_id: str
+    api_key_id: str | None
+    room_id: str | None
+    status: int
+    reason: str
+
+
+CallEvent = CallAnswered | CallEnded | CallRejected
