@@ -54,7 +54,22 @@ class StoreDirectory:
         room = await asyncio.to_thread(self._store.get_room, room_id)
         if room is None:
             return None
-        return RoomInfo(room.room_id, room.api_key_id, room.active)
+        return RoomInfo(room.room_id, room.api_key_id, room.active, room.has_pin)
+
+    async def room_by_dialin_code(self, code: str) -> RoomInfo | None:
+        room = await asyncio.to_thread(self._store.room_by_dialin_code, code)
+        if room is None:
+            return None
+        return RoomInfo(room.room_id, room.api_key_id, room.active, room.has_pin)
+
+    async def room_pin(self, room_id: str) -> str | None:
+        return await asyncio.to_thread(self._store.room_pin, room_id)
+
+    async def call_moved(self, record_id: int, room_id: str) -> None:
+        try:
+            await asyncio.to_thread(self._store.record_call_room, record_id, room_id)
+        except Exception:
+            log.exception("could not record the room of a dial-in call")
 
     async def call_started(self, info: CallStartInfo) -> int | None:
         record = CallStart(

@@ -312,7 +312,8 @@ def make_speech_wavs(directory: Path) -> dict[str, Path]:
     """Known speech recordings made with espeak-ng, converted with sox.
 
     Returns paths: ``speech_a`` / ``speech_b`` (16-bit 8 kHz mono WAV, different
-    voices and texts), ``speech_a_16k`` / ``speech_a_48k`` (16 kHz, and 48 kHz stereo) and
+    voices and texts), ``speech_a_16k`` / ``speech_a_48k`` (16 kHz, and 48 kHz stereo), ``speech_a_long`` (8 kHz with a minute of
+    silence after the speech) and
     ``speech_pcmu`` (μ-law WAV for SIPp's rtp_stream).
     """
     directory.mkdir(parents=True, exist_ok=True)
@@ -361,6 +362,16 @@ def make_speech_wavs(directory: Path) -> dict[str, Path]:
                     timeout=60,
                 )
             out[f"speech_{name}{suffix}"] = dst
+    # baresip ends a call when its microphone file ends: a long version for long calls.
+    for name in ("a", "b"):
+        long = directory / f"speech_{name}_long.wav"
+        if not long.exists():
+            subprocess.run(
+                ["sox", str(out[f"speech_{name}"]), str(long), "pad", "0", "60"],
+                check=True,
+                timeout=60,
+            )
+        out[f"speech_{name}_long"] = long
     pcmu = directory / "speech_pcmu.wav"
     if not pcmu.exists():
         subprocess.run(

@@ -43,6 +43,7 @@ from ..sip.events import (
     TransactionTimedOut,
 )
 from ..sip.transaction import TransactionId
+from .dialin import DialInSession
 from .identity import CallerIdentity
 from .participant import SipParticipant
 from .results import CallEnd, CallResult
@@ -83,6 +84,7 @@ class Call:
         session_id: int,
         local_sdp: SessionDescription,
         negotiated: NegotiatedAudio | None,
+        dial_in: bool = False,
     ) -> None:
         self.manager = manager
         self.dialog_id = dialog_id
@@ -94,6 +96,10 @@ class Call:
         self.channel = RtpChannel(ports)
         self.record_id = record_id
         self.participant_id = f"sip-{secrets.token_hex(6)}"
+        # A dial-in menu call waits in a lobby room of its own until it has chosen a room.
+        self.dial_in = DialInSession(self) if dial_in else None
+        if dial_in:
+            self.room_id = f"dialin-{self.participant_id}"
         self.session_id = session_id
         self.sdp_version = 1
         self.local_sdp = local_sdp
@@ -106,7 +112,7 @@ class Call:
         self._task: asyncio.Task[None] | None = None
         self._answered_at = asyncio.get_running_loop().time()
         self.log = logging.LoggerAdapter(
-            log, {"call_id": call_id, "room_id": room_id, "api_key_id": api_key_id}
+            log, {"call_id": call_id, "room_id": self.room_id, "api_key_id": api_key_id}
         )
 
     # -- start -----------------------------------------------------------------------
@@ -147,6 +153,20 @@ class Call:
             self.room_id,
             negotiated.codec.name,
         )
+        if self.dial_in is not None:
+            self.dial_in.start()
+
+    def move_to_room(self, room_id: str) -> None:
+        """Leave the current room for ``room_id`` (the dial-in menu found it)."""
+        if self.participant is None or self.ended is not None:
+            return
+        rooms = self.manager.rooms
+        rooms.leave(self.room_id, self.participant_id, "moved")
+        self.room_id = room_id
+        rooms.join(room_id, self.api_key_id, self.participant)
+        self.log.info("dial-in call %s joined room %s", self.call_id, room_id)
+        if self.record_id is not None:
+            self.manager.spawn(self.manager.directory.call_moved(self.record_id, room_id))
 
     def _on_rtp(self, data: bytes, addr: tuple[str, int], now: float) -> None:
         if self.participant is not None:
@@ -160,6 +180,9 @@ class Call:
         self._publish_digit(digit.digit, "rfc4733")
 
     def _publish_digit(self, digit: str, source: str) -> None:
+        if self.dial_in is not None and self.dial_in.active:
+            self.dial_in.digit(digit)  # menu entry (maybe a PIN): not recorded, not published
+            return
         self.digits.append(digit)
         room = self.manager.rooms.get(self.room_id)
         self.log.info("DTMF %s (%s) from %s", digit, source, self.participant_id)
@@ -183,6 +206,8 @@ class Call:
             leg = participant.leg
             for digit in leg.poll_dtmf(now):
                 self._on_dtmf(digit)
+            if self.dial_in is not None and self.dial_in.active:
+                self.dial_in.poll()
             last = leg.last_packet_at if leg.last_packet_at is not None else self._answered_at
             if (
                 not leg.negotiated.on_hold

@@ -25,6 +25,7 @@ class RoomInfo:
     room_id: str
     api_key_id: str
     active: bool
+    has_pin: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,13 @@ class CallDirectory(Protocol):
     async def sip_account(self, username: str) -> SipAccountInfo | None: ...
 
     async def room(self, room_id: str) -> RoomInfo | None: ...
+
+    async def room_by_dialin_code(self, code: str) -> RoomInfo | None: ...
+
+    async def room_pin(self, room_id: str) -> str | None: ...
+
+    async def call_moved(self, record_id: int, room_id: str) -> None:
+        """A dial-in menu call joined ``room_id``."""
 
     async def call_started(self, info: CallStartInfo) -> int | None: ...
 

@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 class BridgeLimits:
     max_calls: int = 500
     max_calls_per_room: int = 100
+    dialin_user: str = "dialin"  # sip:<this>@<domain> reaches the dial-in menu
 
 
 @dataclass(slots=True)
@@ -273,16 +274,18 @@ class CallManager:
         except SipParseError:
             room_id = ""
         pending.room_id = room_id or None
-        room = await self.directory.room(room_id) if room_id else None
-        if pending.cancelled:
-            return
-        if room is None or room.api_key_id != account.api_key_id:
-            call_log.info("INVITE refused: no room %r for key %s", room_id, account.api_key_id)
-            self._reject(pending, REJECTS["room-not-found"])
-            return
-        if not room.active:
-            self._reject(pending, REJECTS["room-inactive"])
-            return
+        dial_in = room_id == self.limits.dialin_user
+        if not dial_in:  # the dial-in menu finds the room from the caller's keypad later
+            room = await self.directory.room(room_id) if room_id else None
+            if pending.cancelled:
+                return
+            if room is None or room.api_key_id != account.api_key_id:
+                call_log.info("INVITE refused: no room %r for key %s", room_id, account.api_key_id)
+                self._reject(pending, REJECTS["room-not-found"])
+                return
+            if not room.active:
+                self._reject(pending, REJECTS["room-inactive"])
+                return
         # 3. Limits.
         if len(self.calls) >= self.limits.max_calls:
             self._reject(pending, REJECTS["server-busy"])
@@ -371,6 +374,7 @@ class CallManager:
             session_id=session_id,
             local_sdp=local_sdp,
             negotiated=negotiated,
+            dial_in=dial_in,
         )
         self._calls[dialog_id] = call
         await call.open_media()
