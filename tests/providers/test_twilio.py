@@ -16,9 +16,10 @@ from sipmeet.providers import (
     twilio_signature_valid,
     webhook_url,
 )
+from sipmeet.providers.menu import PROMPTS
 from sipmeet.storage import Store
 
-from .conftest import PUBLIC_URL, ClientFactory, Room
+from .conftest import DOMAIN, PUBLIC_URL, ClientFactory, Room
 
 TOKEN = "twilio-auth-token-0123456789abcdef"
 NUMBER = "+14155550100"
@@ -207,7 +208,7 @@ async def test_unknown_number_gets_the_apology(
     assert (response.status_code, response.text) == (200, twilio_apology_twiml())
 
 
-async def test_inactive_room_disabled_sip_and_menu_get_the_apology(
+async def test_inactive_room_and_disabled_sip_get_the_apology(
     client: httpx.AsyncClient, store: Store, room: Room
 ) -> None:
     store.add_number(
@@ -224,11 +225,85 @@ async def test_inactive_room_disabled_sip_and_menu_get_the_apology(
     response = await post(client, params, signed(params))
     assert (response.status_code, response.text) == (200, twilio_apology_twiml())
 
-    menu = "+14155550111"
-    store.add_number(menu, api_key_id=room.key_id, provider="twilio", ivr=True, auth_token=TOKEN)
-    params = call_params(to=menu)
-    response = await post(client, params, signed(params))
-    assert (response.status_code, response.text) == (200, twilio_apology_twiml())
+
+# --- the dial-in menu (numbers added with --ivr) -------------------------------------------
+
+MENU = "+14155550111"
+
+
+async def menu_post(
+    client: httpx.AsyncClient, query: str = "", digits: str | None = None
+) -> httpx.Response:
+    params = call_params(to=MENU)
+    if digits is not None:
+        params["Digits"] = digits
+    url = URL + (f"?{query}" if query else "")
+    return await post(client, params, signed(params, url=url), query=query)
+
+
+def expected_gather(prompt: str, query: str, timeout_query: str) -> str:
+    response = VoiceResponse()
+    gather = response.gather(
+        input="dtmf", action=f"{URL}?{query}", method="POST", finish_on_key="#", timeout=10
+    )
+    gather.say(prompt)
+    response.redirect(f"{URL}?{timeout_query}", method="POST")
+    return str(response)
+
+
+async def test_menu_asks_for_the_code_then_the_pin_then_dials_the_room(
+    client: httpx.AsyncClient, store: Store, room: Room
+) -> None:
+    store.add_number(MENU, api_key_id=room.key_id, provider="twilio", ivr=True, auth_token=TOKEN)
+    guarded = store.create_room(room.key_id, "board", pin="2468")
+    first = await menu_post(client)
+    assert first.status_code == 200
+    assert _same_xml(
+        first.text,
+        expected_gather(PROMPTS["code"], "step=code&attempt=0", "step=code&attempt=0&timeout=1"),
+    )
+    asked_pin = await menu_post(client, "step=code&attempt=0", digits=str(guarded.dialin_code))
+    assert _same_xml(
+        asked_pin.text,
+        expected_gather(
+            PROMPTS["pin"],
+            "step=pin&attempt=0&room=board",
+            "step=pin&attempt=0&timeout=1&room=board",
+        ),
+    )
+    dialled = await menu_post(client, "step=pin&attempt=0&room=board", digits="2468")
+    assert dialled.text == expected_dial(f"sip:board@{DOMAIN}", room.username, room.password)
+
+
+async def test_menu_room_without_pin_is_dialled_at_once_and_wrong_entries_end_it(
+    client: httpx.AsyncClient, store: Store, room: Room
+) -> None:
+    store.add_number(MENU, api_key_id=room.key_id, provider="twilio", ivr=True, auth_token=TOKEN)
+    code = store.get_room(room.room_id)
+    assert code is not None and code.dialin_code is not None
+    dialled = await menu_post(client, "step=code&attempt=0", digits=code.dialin_code)
+    assert dialled.text == expected_dial(room.sip_uri, room.username, room.password)
+    wrong = await menu_post(client, "step=code&attempt=0", digits="000000")
+    assert "not recognised" in wrong.text and "attempt=1" in wrong.text
+    timed_out = await menu_post(client, "step=code&attempt=1&timeout=1")
+    assert "attempt=2" in timed_out.text
+    last = await menu_post(client, "step=code&attempt=2", digits="111111")
+    assert "<Hangup" in last.text and PROMPTS["goodbye"] in last.text
+    # Another key's room is not reachable through this number.
+    other = store.create_api_key("other", enable_sip=True)
+    theirs = store.create_room(other.id)
+    foreign = await menu_post(client, "step=code&attempt=0", digits=str(theirs.dialin_code))
+    assert "not recognised" in foreign.text
+
+
+def _same_xml(got: str, want: str) -> bool:
+    """Same document, attribute order aside (TwiML's and ours may order them differently)."""
+    import xml.etree.ElementTree as ET
+
+    def canon(text: str) -> str:
+        return ET.canonicalize(text.split("?>", 1)[1])
+
+    return canon(got) == canon(want)
 
 
 async def test_a_failure_inside_is_the_apology_not_a_500(

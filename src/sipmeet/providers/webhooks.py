@@ -8,7 +8,8 @@ provider's markup. Steps, in order:
 2. Check the provider's signature with the number's auth token: 403 when it is missing or wrong,
    and also when the number has no token to check with (the answer would carry a password).
 3. Route: the room must exist and be active, and the key must have SIP enabled; otherwise
-   the apology. Numbers for the dial-in menu (``ivr``) get the apology as well, for now.
+   the apology. Numbers for the dial-in menu (``ivr``) answer with the menu's gather steps
+   (:mod:`.menu`) until the caller has keyed in a room's code (and PIN), then dial that room.
 
 A provider speaks whatever 200 answer it gets, so every failure after the signature check is
 the apology with status 200, never a 500.
@@ -32,6 +33,7 @@ from sipmeet.storage.records import PROVIDERS, PhoneNumber, Provider
 
 from . import plivo, telnyx, twilio
 from .base import Params, Transport, last_value
+from .menu import menu_step
 
 __all__ = ["ProviderContext", "create_provider_router", "webhook_url"]
 
@@ -146,12 +148,25 @@ def _forbidden() -> Response:
     return Response("invalid webhook signature\n", status_code=403, media_type="text/plain")
 
 
-def _route(ctx: ProviderContext, provider: Provider, number: PhoneNumber) -> str | None:
-    """The dial markup for a verified call to ``number``, or None (with the reason logged)."""
-    if number.ivr or number.room_id is None:
-        log.info("%s call to %s: the dial-in menu is not available", provider, number.number)
+def _route(
+    ctx: ProviderContext,
+    provider: Provider,
+    number: PhoneNumber,
+    query: dict[str, str],
+    params: Params,
+) -> str | None:
+    """The markup for a verified call to ``number``, or None (with the reason logged)."""
+    room_id = number.room_id
+    if number.ivr:
+        base = webhook_url(ctx.settings, provider)
+        markup, room_id = menu_step(
+            ctx.store, provider, number, base, query, last_value(params, "Digits")
+        )
+        if room_id is None:
+            return markup
+    if room_id is None:
         return None
-    room = ctx.store.get_room(number.room_id)
+    room = ctx.store.get_room(room_id)
     if room is None or not room.active:
         log.info("%s call to %s: room %s is not active", provider, number.number, number.room_id)
         return None
@@ -194,7 +209,8 @@ async def _answer(ctx: ProviderContext, provider: Provider, request: Request) ->
     if not _signature_ok(ctx, provider, number.auth_token, call):
         log.warning("%s call to %s refused: bad webhook signature", provider, number.number)
         return _forbidden()
-    markup = await asyncio.to_thread(_route, ctx, provider, number)
+    query = dict(parse_qsl(request.url.query))
+    markup = await asyncio.to_thread(_route, ctx, provider, number, query, params)
     if markup is None:
         return _apology(provider)
     return Response(markup, media_type=XML_MEDIA_TYPE)
