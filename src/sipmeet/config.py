@@ -204,6 +204,7 @@ _CHECKS: dict[str, Check] = {
     "http.host": _host,
     "http.port": _port,
     "media.opus_complexity": _between(0, 10),
+    "media.alone_timeout_s": _at_least(1),
 }
 # Shown in the reference instead of the literal default (derived or file-backed values).
 _DEFAULT_DOCS = {
@@ -288,6 +289,8 @@ class Media:
 
     opus_complexity: int = 5
     """Opus encoder complexity, 0 (cheapest) to 10."""
+    alone_timeout_s: int = 1800
+    """A phone caller left alone in a room (hearing hold music) is hung up after this, seconds."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,3 +89,24 @@ def test_three_wrong_codes_are_hung_up(
         server.log_tail(),
     )
     assert "session closed" in log or "terminated" in log.lower(), log
+
+
+def test_first_caller_hears_the_first_participant_prompt(
+    server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
+) -> None:
+    from sipmeet.media.prompts import load_prompt
+
+    room_id = server.new_room(account["apiKey"])
+    caller = phone(tmp_path, "alone", server, account, wavs["speech_a_long"])
+    try:
+        caller.start()
+        caller.dial(room_id)
+        time.sleep(6.0)
+        caller.hangup()
+        time.sleep(0.3)
+    finally:
+        caller.stop()
+    prompt, rate = load_prompt("first_participant")
+    heard_rate, heard = read_wav(caller.recording("dec")[0])
+    reference = to_rate(prompt.astype(float) / 32768, rate, 8000)[: 3 * 8000]
+    assert align(reference, to_rate(heard, heard_rate, 8000), 8000).correlation > 0.6

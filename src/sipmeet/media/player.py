@@ -15,7 +15,7 @@ import numpy as np
 
 from ..codecs.resample import StreamResampler
 
-__all__ = ["PromptPlayer", "tone"]
+__all__ = ["PromptPlayer", "chime", "hold_music", "tone"]
 
 
 def tone(
@@ -90,3 +90,31 @@ class PromptPlayer:
             if item.on_done is not None:
                 item.on_done()
         return out
+
+
+def chime(rising: bool, rate_hz: int) -> np.ndarray:
+    """A short two-note chime: rising when someone joins, falling when someone leaves."""
+    low, high = tone(660, 90, rate_hz, level_dbfs=-18), tone(880, 90, rate_hz, level_dbfs=-18)
+    return np.concatenate([low, high] if rising else [high, low])
+
+
+def hold_music(rate_hz: int, *, seconds: float = 8.0) -> np.ndarray:
+    """A soft arpeggio (C major, A minor, F, G), synthesised: no recording to ship or license."""
+    chords = (
+        (261.63, 329.63, 392.0),
+        (220.0, 261.63, 329.63),
+        (174.61, 220.0, 261.63),
+        (196.0, 246.94, 293.66),
+    )
+    note_s = seconds / (len(chords) * 4)
+    n = int(rate_hz * note_s)
+    t = np.arange(n) / rate_hz
+    envelope = np.exp(-3.0 * t / note_s)
+    notes = []
+    for chord in chords:
+        for freq in (*chord, chord[1]):
+            wave = np.sin(2 * np.pi * freq * t) + 0.3 * np.sin(4 * np.pi * freq * t)
+            notes.append(wave * envelope)
+    music = np.concatenate(notes)
+    pcm: np.ndarray = (music / np.max(np.abs(music)) * 32767 * 10 ** (-20 / 20)).astype(np.int16)
+    return pcm

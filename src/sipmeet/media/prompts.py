@@ -11,7 +11,15 @@ import numpy as np
 
 __all__ = ["PROMPTS", "load_prompt"]
 
-PROMPTS = ("welcome", "enter_pin", "wrong_code", "wrong_pin", "goodbye", "joining")
+PROMPTS = (
+    "welcome",
+    "enter_pin",
+    "wrong_code",
+    "wrong_pin",
+    "goodbye",
+    "joining",
+    "first_participant",
+)
 
 
 @functools.cache
