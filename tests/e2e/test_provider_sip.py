@@ -55,6 +55,38 @@ def test_twilio_shaped_invite_is_bridged_with_its_call_sid(
     assert metadata["X-Twilio-AccountSid"] == "AC0123456789abcdef0123456789abcdef"
 
 
+@pytest.mark.parametrize(
+    ("scenario", "header", "value"),
+    [
+        ("plivo_invite.xml", "X-PH-Plivo-Call-UUID", "6a8a2b36-9b0b-4e4a-8a0b-2f2f6f0f9d11"),
+        ("telnyx_invite.xml", "X-Telnyx-Session-Id", "2f1c3a2e-1e0b-11ef-9d3e-02420a0d7f6b"),
+    ],
+)
+def test_plivo_and_telnyx_shaped_invites_keep_their_call_ids(
+    server: Server,
+    account: dict[str, str],
+    wavs: dict[str, Path],
+    tmp_path: Path,
+    scenario: str,
+    header: str,
+    value: str,
+) -> None:
+    room = server.new_room(account["apiKey"])
+    result = run_sipp(
+        scenario,
+        server.sip_port,
+        media_dir(tmp_path, wavs),
+        inject=[("-", room, "-")],
+        credentials=(account["username"], account["password"]),
+        extra=["-d", "1000"],
+    )
+    assert result.returncode == 0, result.explain() + server.log_tail()
+    (call,) = ended_calls(server, room)
+    metadata = call["provider_metadata"]
+    assert isinstance(metadata, dict) and metadata[header] == value
+    assert call["codec"] == "PCMU"
+
+
 def test_late_ack_is_survived(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
 ) -> None:
