@@ -120,6 +120,7 @@ class Server:
     data_dir: Path
     sip_port: int = field(default_factory=free_port)
     rtp_ports: tuple[int, int] = field(default_factory=lambda: free_udp_range(40))
+    http_port: int = field(default_factory=lambda: free_port(udp_and_tcp=False))
     extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -133,7 +134,7 @@ class Server:
                 "SIPMEET_SIP_HOST": HOST,
                 "SIPMEET_SIP_PORT": str(self.sip_port),
                 "SIPMEET_RTP_PORTS": f"{self.rtp_ports[0]}-{self.rtp_ports[1]}",
-                "SIPMEET_HTTP_PORT": str(free_port(udp_and_tcp=False)),
+                "SIPMEET_HTTP_PORT": str(self.http_port),
                 "SIPMEET_LOG_LEVEL": "debug",
                 "PYTHONUNBUFFERED": "1",
             }
