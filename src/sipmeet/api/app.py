@@ -10,7 +10,14 @@ from fastapi.responses import JSONResponse, Response
 
 from sipmeet import __version__
 
-from . import routes_calls, routes_rooms, routes_sessions, routes_sip
+from . import (
+    routes_calls,
+    routes_numbers,
+    routes_rooms,
+    routes_sessions,
+    routes_sip,
+    routes_webhooks,
+)
 from .context import ApiContext
 from .errors import install_error_handlers
 from .health import HealthOut, run_checks
@@ -45,7 +52,14 @@ def create_app(ctx: ApiContext, *, routers: Sequence[APIRouter] = ()) -> FastAPI
     if ctx.rooms is not None:
         app.state.unsubscribe = ctx.rooms.subscribe(metrics.on_room_event)
     install_error_handlers(app)
-    for module in (routes_rooms, routes_sessions, routes_sip, routes_calls):
+    for module in (
+        routes_rooms,
+        routes_sessions,
+        routes_sip,
+        routes_calls,
+        routes_webhooks,
+        routes_numbers,
+    ):
         app.include_router(module.router)
     for router in routers:
         app.include_router(router)

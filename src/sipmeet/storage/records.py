@@ -20,6 +20,9 @@ __all__ = [
     "SipAccount",
     "SipCredentials",
     "SipStatus",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookDue",
 ]
 
 CallResult = Literal["success", "client_error", "server_error", "upstream_error", "indeterminate"]
@@ -143,3 +146,46 @@ class PhoneNumber:
     ivr: bool
     created_at: datetime
     auth_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """An API key's webhook; ``events`` empty means every event. ``secret`` signs deliveries."""
+
+    id: int
+    api_key_id: str
+    url: str
+    events: tuple[str, ...]
+    active: bool
+    created_at: datetime
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One event for one webhook and how its delivery went."""
+
+    id: int
+    webhook_id: int
+    event: str
+    payload: Mapping[str, object]
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDue:
+    """A delivery claimed for its next attempt, with what sending it needs."""
+
+    id: int
+    webhook_id: int
+    url: str
+    secret: str = field(repr=False)
+    event: str = ""
+    payload: Mapping[str, object] = field(default_factory=dict)
+    attempts: int = 0  # attempts made before this one

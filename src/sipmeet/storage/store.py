@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,7 +30,17 @@ from . import ids
 from .crypto import SecretBox, decode_master_key, read_master_key
 from .engine import WRITE, create_store_engine, current_revision, migrate
 from .errors import Conflict, Invalid, MasterKeyError, NotFound, StorageError
-from .models import ApiKeyRow, CallRow, MetaRow, PhoneNumberRow, RoomRow, SipCredentialRow
+from .models import (
+    AdminUserRow,
+    ApiKeyRow,
+    CallRow,
+    MetaRow,
+    PhoneNumberRow,
+    RoomRow,
+    SipCredentialRow,
+    WebhookDeliveryRow,
+    WebhookRow,
+)
 from .records import (
     CALL_RESULTS,
     PROVIDERS,
@@ -43,6 +53,9 @@ from .records import (
     SipAccount,
     SipCredentials,
     SipStatus,
+    Webhook,
+    WebhookDelivery,
+    WebhookDue,
 )
 
 __all__ = ["HA1_ALGORITHMS", "Store", "normalize_e164"]
@@ -402,6 +415,11 @@ class Store:
             s.flush()
             return row.id
 
+    def record_call_room(self, record_id: int, room_id: str) -> None:
+        """A call that came in through the dial-in menu has joined ``room_id``."""
+        with self._session(write=True) as s:
+            _call_row(s, record_id).room_id = room_id
+
     def record_call_answered(self, record_id: int, codec: str) -> None:
         with self._session(write=True) as s:
             row = _call_row(s, record_id)
@@ -558,6 +576,263 @@ class Store:
             token,
         )
 
+    # --- webhooks ----------------------------------------------------------------------------
+
+    def create_webhook(
+        self, api_key_id: str, url: str, events: Sequence[str], secret: str
+    ) -> Webhook:
+        """A new active webhook of the key; ``secret`` (which signs deliveries) is kept
+        encrypted. ``events`` empty: every event."""
+        if not url or len(url) > 2000:
+            raise Invalid("webhook URL must be 1-2000 characters")
+        if not secret:
+            raise Invalid("webhook secret must not be empty")
+        now = self._clock()
+        names = list(dict.fromkeys(events))
+        with self._session(write=True) as s:
+            if s.get(ApiKeyRow, api_key_id) is None:
+                raise _no_key(api_key_id)
+            row = WebhookRow(
+                api_key_id=api_key_id,
+                url=url,
+                secret_encrypted="",
+                events=names,
+                active=True,
+                created_at=now,
+            )
+            s.add(row)
+            s.flush()
+            row.secret_encrypted = self._box.encrypt(secret, _webhook_ctx(row.id))
+            webhook = self._webhook(row, secret)
+        log.info("created webhook %d of API key %s", webhook.id, api_key_id)
+        return webhook
+
+    def list_webhooks(self, api_key_id: str) -> list[Webhook]:
+        query = select(WebhookRow).where(WebhookRow.api_key_id == api_key_id)
+        with self._session() as s:
+            return [self._webhook(row) for row in s.scalars(query.order_by(WebhookRow.id))]
+
+    def get_webhook(self, webhook_id: int) -> Webhook | None:
+        with self._session() as s:
+            row = s.get(WebhookRow, webhook_id)
+            return self._webhook(row) if row is not None else None
+
+    def delete_webhook(self, api_key_id: str, webhook_id: int) -> bool:
+        """Delete a webhook of the key with its deliveries; False when the key has no such one."""
+        with self._session(write=True) as s:
+            row = s.get(WebhookRow, webhook_id)
+            if row is None or row.api_key_id != api_key_id:
+                return False
+            s.execute(delete(WebhookDeliveryRow).where(WebhookDeliveryRow.webhook_id == row.id))
+            s.delete(row)
+        log.info("deleted webhook %d of API key %s", webhook_id, api_key_id)
+        return True
+
+    def enqueue_webhook_event(
+        self,
+        api_key_id: str,
+        event: str,
+        payload_for: Callable[[Webhook], Mapping[str, object]],
+        *,
+        max_pending: int = 1000,
+    ) -> list[int]:
+        """One pending delivery of ``event`` for each active webhook of the key that wants it
+        (payload from ``payload_for``); returns their ids. A webhook that already has
+        ``max_pending`` undelivered deliveries (a dead receiver) gets this one as failed."""
+        now = self._clock()
+        created: list[int] = []
+        with self._session(write=True) as s:
+            rows = s.scalars(
+                select(WebhookRow)
+                .where(WebhookRow.api_key_id == api_key_id, WebhookRow.active.is_(True))
+                .order_by(WebhookRow.id)
+            ).all()
+            for row in rows:
+                if row.events and event not in row.events:
+                    continue
+                backlog = s.scalar(
+                    select(func.count())
+                    .select_from(WebhookDeliveryRow)
+                    .where(
+                        WebhookDeliveryRow.webhook_id == row.id,
+                        WebhookDeliveryRow.status == "pending",
+                    )
+                )
+                full = int(backlog or 0) >= max_pending
+                delivery = WebhookDeliveryRow(
+                    webhook_id=row.id,
+                    event=event,
+                    payload=dict(payload_for(self._webhook(row))),
+                    status="failed" if full else "pending",
+                    attempts=0,
+                    last_status_code=None,
+                    last_error="delivery queue full" if full else None,
+                    next_attempt_at=None if full else now,
+                    created_at=now,
+                    delivered_at=None,
+                )
+                s.add(delivery)
+                s.flush()
+                if full:
+                    log.warning("webhook %d: delivery queue full, %s dropped", row.id, event)
+                else:
+                    created.append(delivery.id)
+        return created
+
+    def claim_webhook_deliveries(self, limit: int, *, lease_s: float) -> list[WebhookDue]:
+        """Up to ``limit`` pending deliveries that are due, oldest first; each is leased (its
+        next attempt moved ``lease_s`` ahead) so that no other sender takes it meanwhile."""
+        if limit <= 0:
+            return []
+        now = self._clock()
+        with self._session(write=True) as s:
+            rows = s.execute(
+                select(WebhookDeliveryRow, WebhookRow)
+                .join(WebhookRow, WebhookRow.id == WebhookDeliveryRow.webhook_id)
+                .where(
+                    WebhookDeliveryRow.status == "pending",
+                    WebhookDeliveryRow.next_attempt_at <= now,
+                )
+                .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
+                .limit(limit)
+            ).all()
+            due = []
+            for delivery, hook in rows:
+                delivery.next_attempt_at = now + timedelta(seconds=lease_s)
+                due.append(
+                    WebhookDue(
+                        id=delivery.id,
+                        webhook_id=hook.id,
+                        url=hook.url,
+                        secret=self._box.decrypt(hook.secret_encrypted, _webhook_ctx(hook.id)),
+                        event=delivery.event,
+                        payload=dict(delivery.payload),
+                        attempts=delivery.attempts,
+                    )
+                )
+            return due
+
+    def next_webhook_due(self) -> datetime | None:
+        """When the earliest pending delivery is due (None: nothing pending)."""
+        query = select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
+            WebhookDeliveryRow.status == "pending"
+        )
+        with self._session() as s:
+            value = s.scalar(query)
+        if value is not None and value.tzinfo is None:  # min() bypasses the column type
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    def record_webhook_attempt(
+        self,
+        delivery_id: int,
+        *,
+        status_code: int | None,
+        error: str | None,
+        delivered: bool,
+        retry_in_s: float | None,
+    ) -> str:
+        """Record one attempt: delivered, or to be retried in ``retry_in_s`` seconds, or (None)
+        failed for good. Returns the delivery's new status ("gone" if it was deleted)."""
+        now = self._clock()
+        with self._session(write=True) as s:
+            row = s.get(WebhookDeliveryRow, delivery_id)
+            if row is None:
+                return "gone"
+            row.attempts += 1
+            row.last_status_code = status_code
+            row.last_error = error[:500] if error else None
+            if delivered:
+                row.status = "delivered"
+                row.delivered_at = now
+                row.next_attempt_at = None
+            elif retry_in_s is not None:
+                row.status = "pending"
+                row.next_attempt_at = now + timedelta(seconds=retry_in_s)
+            else:
+                row.status = "failed"
+                row.next_attempt_at = None
+            return row.status
+
+    def list_webhook_deliveries(self, webhook_id: int, limit: int = 50) -> list[WebhookDelivery]:
+        """Newest first."""
+        query = (
+            select(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.webhook_id == webhook_id)
+            .order_by(WebhookDeliveryRow.created_at.desc(), WebhookDeliveryRow.id.desc())
+            .limit(limit)
+        )
+        with self._session() as s:
+            return [_delivery(row) for row in s.scalars(query)]
+
+    def count_webhook_deliveries(self) -> dict[str, int]:
+        """How many deliveries are pending, delivered and failed (for metrics)."""
+        query = select(WebhookDeliveryRow.status, func.count()).group_by(WebhookDeliveryRow.status)
+        with self._session() as s:
+            counts = {str(status): int(n) for status, n in s.execute(query).all()}
+        return {status: counts.get(status, 0) for status in ("pending", "delivered", "failed")}
+
+    def _webhook(self, row: WebhookRow, secret: str | None = None) -> Webhook:
+        if secret is None:
+            secret = self._box.decrypt(row.secret_encrypted, _webhook_ctx(row.id))
+        return Webhook(
+            row.id,
+            row.api_key_id,
+            row.url,
+            tuple(row.events or ()),
+            row.active,
+            row.created_at,
+            secret,
+        )
+
+    # --- dashboard administrators ------------------------------------------------------------
+
+    def admin_password_hash(self, username: str) -> str | None:
+        """The administrator's password hash (the dashboard makes it; argon2); None if unknown."""
+        with self._session() as s:
+            return s.scalars(
+                select(AdminUserRow.password_hash).where(AdminUserRow.username == username)
+            ).one_or_none()
+
+    def create_admin_user(self, username: str, password_hash: str) -> None:
+        """A new administrator; `Conflict` when the username is taken."""
+        if not username or len(username) > 64:
+            raise Invalid("administrator username must be 1-64 characters")
+        if not password_hash:
+            raise Invalid("administrator password hash must not be empty")
+        with self._session(write=True) as s:
+            s.add(
+                AdminUserRow(
+                    username=username, password_hash=password_hash, created_at=self._clock()
+                )
+            )
+        log.info("created dashboard administrator %s", username)
+
+    def set_admin_password_hash(self, username: str, password_hash: str) -> bool:
+        """Replace the administrator's password hash; False if there is no such administrator."""
+        if not password_hash:
+            raise Invalid("administrator password hash must not be empty")
+        with self._session(write=True) as s:
+            row = s.scalars(
+                select(AdminUserRow).where(AdminUserRow.username == username)
+            ).one_or_none()
+            if row is None:
+                return False
+            row.password_hash = password_hash
+        return True
+
+    def record_admin_login(self, username: str) -> datetime | None:
+        """Stamp a successful login; returns the one before (None: the first, or no such user)."""
+        with self._session(write=True) as s:
+            row = s.scalars(
+                select(AdminUserRow).where(AdminUserRow.username == username)
+            ).one_or_none()
+            if row is None:
+                return None
+            previous = row.last_login_at
+            row.last_login_at = self._clock()
+        return previous
+
     # --- helpers -----------------------------------------------------------------------------
 
     def _cred_row(self, s: Session, key_id: str) -> SipCredentialRow | None:
@@ -649,6 +924,10 @@ def _fresh(make: Callable[[], str], taken: Callable[[str], bool]) -> str:
 
 def _secret_ctx(key_id: str) -> str:
     return f"api_keys.secret:{key_id}"
+
+
+def _webhook_ctx(webhook_id: int) -> str:
+    return f"webhooks.secret:{webhook_id}"
 
 
 def _auth_token_ctx(provider: str, number: str) -> str:
@@ -763,3 +1042,20 @@ def _call(row: CallRow) -> CallRecord:
 def _reason(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
     return str(orig) if orig is not None else str(exc).splitlines()[0]
+
+
+def _delivery(row: WebhookDeliveryRow) -> WebhookDelivery:
+    status = row.status if row.status in ("pending", "delivered", "failed") else "failed"
+    return WebhookDelivery(
+        id=row.id,
+        webhook_id=row.webhook_id,
+        event=row.event,
+        payload=row.payload,
+        status=typing.cast(typing.Literal["pending", "delivered", "failed"], status),
+        attempts=row.attempts,
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        next_attempt_at=row.next_attempt_at,
+        created_at=row.created_at,
+        delivered_at=row.delivered_at,
+    )

@@ -1,0 +1,174 @@
+"""What the pages show, computed from the store and the live side (no HTTP here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sipmeet.api.context import ApiContext
+from sipmeet.api.participants import mask_number
+from sipmeet.api.quality import call_quality
+from sipmeet.storage import CALL_RESULTS, CallRecord
+
+__all__ = [
+    "HISTORY_LIMIT",
+    "HistoryFilter",
+    "HistoryRow",
+    "filter_calls",
+    "history_rows",
+    "live_snapshot",
+    "sip_uri",
+]
+
+HISTORY_LIMIT = 1000  # records read per history page before filtering
+ONGOING = "ongoing"
+
+
+def sip_uri(ctx: ApiContext, room_id: str) -> str:
+    return f"sip:{room_id}@{ctx.settings.sip.domain}"
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _live_call(described: Mapping[str, object]) -> dict[str, object]:
+    raw = described.get("quality")
+    quality = call_quality(raw if isinstance(raw, Mapping) else None)
+    return {
+        "participantId": _text(described.get("participantId")),
+        "callId": _text(described.get("callId")),
+        "apiKeyId": _text(described.get("apiKeyId")),
+        "displayName": _text(described.get("displayName")),
+        "maskedNumber": _text(described.get("maskedNumber")),
+        "codec": _text(described.get("codec")),
+        "muted": bool(described.get("muted", False)),
+        "onHold": bool(described.get("onHold", False)),
+        "lossPercent": quality["lossPercent"],
+        "jitterMs": quality["jitterMs"],
+        "rttMs": quality["rttMs"],
+        "mos": quality["mos"],
+    }
+
+
+def live_snapshot(ctx: ApiContext) -> dict[str, object]:
+    """Live rooms of this node with their phone calls: what the live page polls."""
+    sizes: dict[str, int] = {}
+    calls: dict[str, list[dict[str, object]]] = {}
+    if ctx.rooms is not None:
+        for live in ctx.rooms:
+            sizes[live.room_id] = len(live)
+    if ctx.live is not None:
+        for call in ctx.live.calls:
+            calls.setdefault(call.room_id, []).append(_live_call(call.describe()))
+    rooms = [
+        {
+            "roomId": room_id,
+            "sipUri": sip_uri(ctx, room_id),
+            "participants": max(sizes.get(room_id, 0), len(calls.get(room_id, []))),
+            "calls": calls.get(room_id, []),
+        }
+        for room_id in sorted(sizes.keys() | calls.keys())
+    ]
+    return {"rooms": rooms, "calls": sum(len(c) for c in calls.values())}
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFilter:
+    """The history page's filters; empty means any."""
+
+    room_id: str = ""
+    result: str = ""  # one of CALL_RESULTS, "ongoing", or ""
+    day: date | None = None  # calls started that day (UTC)
+    api_key_id: str = ""
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> tuple[HistoryFilter, list[str]]:
+        """The filter from query parameters, and a message for each one that was ignored."""
+        problems = []
+        room_id = query.get("room", "").strip().lower()
+        result = query.get("result", "").strip()
+        if result and result not in CALL_RESULTS and result != ONGOING:
+            problems.append(f"unknown result {result!r}")
+            result = ""
+        day = None
+        raw_day = query.get("date", "").strip()
+        if raw_day:
+            try:
+                day = date.fromisoformat(raw_day)
+            except ValueError:
+                problems.append(f"not a date: {raw_day!r} (use YYYY-MM-DD)")
+        return cls(room_id, result, day, query.get("key", "").strip()), problems
+
+    def matches(self, call: CallRecord) -> bool:
+        if self.room_id and call.room_id != self.room_id:
+            return False
+        if self.api_key_id and call.api_key_id != self.api_key_id:
+            return False
+        if self.result == ONGOING and call.ended_at is not None:
+            return False
+        if self.result and self.result != ONGOING and call.result != self.result:
+            return False
+        return self.day is None or _utc(call.started_at).date() == self.day
+
+
+def filter_calls(calls: Iterable[CallRecord], wanted: HistoryFilter) -> list[CallRecord]:
+    return [call for call in calls if wanted.matches(call)]
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """One call as the history table shows it."""
+
+    id: int
+    started: str
+    room_id: str
+    caller: str
+    transport: str
+    codec: str
+    duration: str
+    result: str
+    reason: str
+    loss: str
+    jitter: str
+    mos: str
+
+
+def _duration(call: CallRecord) -> str:
+    if call.answered_at is None or call.ended_at is None:
+        return "—" if call.ended_at is not None else "ongoing"
+    seconds = max(int((call.ended_at - call.answered_at).total_seconds()), 0)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _figure(value: float | None, unit: str) -> str:
+    return "—" if value is None else f"{value:g}{unit}"
+
+
+def history_rows(calls: Sequence[CallRecord]) -> list[HistoryRow]:
+    rows = []
+    for call in calls:
+        quality = call_quality(call.stats)
+        caller = " ".join(x for x in (call.caller_name, mask_number(call.caller_number)) if x)
+        rows.append(
+            HistoryRow(
+                id=call.id,
+                started=_utc(call.started_at).strftime("%Y-%m-%d %H:%M:%S"),
+                room_id=call.room_id,
+                caller=caller or "unknown",
+                transport=call.transport.upper(),
+                codec=call.codec or "—",
+                duration=_duration(call),
+                result=call.result or ONGOING,
+                reason=call.reason or "",
+                loss=_figure(quality["lossPercent"], " %"),
+                jitter=_figure(quality["jitterMs"], " ms"),
+                mos=_figure(quality["mos"], ""),
+            )
+        )
+    return rows

@@ -1,0 +1,232 @@
+"""Fixtures for the dashboard tests: a real store, fakes of the live side, the app over httpx."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+
+from sipmeet.api import ApiContext, create_app
+from sipmeet.config import Settings, load_settings
+from sipmeet.dashboard import LoginRateLimiter, Passwords, create_dashboard_router
+from sipmeet.rooms.events import RoomEvent
+from sipmeet.storage import Store
+
+DOMAIN = "sip.example.com"
+PUBLIC_URL = "https://meet.example.com"
+PASSWORD = "correct horse battery staple"
+# Cheap argon2 parameters keep the tests fast; one test checks the production defaults.
+CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+class Clock:
+    """One fake time for the store (datetime), sessions (Unix time) and the login limiter."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def unix(self) -> float:
+        return self.now.timestamp()
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class FakeCall:
+    participant_id: str
+    room_id: str
+    api_key_id: str
+    muted: bool = False
+    quality: dict[str, object] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "participantId": self.participant_id,
+            "callId": f"call-{self.participant_id}",
+            "roomId": self.room_id,
+            "apiKeyId": self.api_key_id,
+            "displayName": "Alice <Example>",
+            "maskedNumber": "+*******4567",
+            "codec": "PCMU",
+            "muted": self.muted,
+            "onHold": False,
+            "quality": self.quality,
+        }
+
+
+@dataclass
+class FakeLive:
+    live_calls: list[FakeCall] = field(default_factory=list)
+    hung_up: list[tuple[str, str]] = field(default_factory=list)
+    ended_rooms: list[str] = field(default_factory=list)
+
+    @property
+    def calls(self) -> list[FakeCall]:
+        return list(self.live_calls)
+
+    def hang_up(self, participant_id: str, *, reason: str = "removed") -> bool:
+        for call in self.live_calls:
+            if call.participant_id == participant_id:
+                self.live_calls.remove(call)
+                self.hung_up.append((participant_id, reason))
+                return True
+        return False
+
+    def set_muted(self, participant_id: str, muted: bool) -> bool:
+        for call in self.live_calls:
+            if call.participant_id == participant_id:
+                call.muted = muted
+                return True
+        return False
+
+    def end_room(self, room_id: str, *, reason: str = "room-deactivated") -> int:
+        ended = [c for c in self.live_calls if c.room_id == room_id]
+        for call in ended:
+            self.live_calls.remove(call)
+        self.ended_rooms.append(room_id)
+        return len(ended)
+
+
+@dataclass
+class FakeRoom:
+    room_id: str
+    size: int
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class FakeRooms:
+    """The live rooms (only what the dashboard reads: iteration and lookup)."""
+
+    def __init__(self, sizes: dict[str, int]) -> None:
+        self.rooms = {room_id: FakeRoom(room_id, n) for room_id, n in sizes.items()}
+
+    def get(self, room_id: str) -> FakeRoom | None:
+        return self.rooms.get(room_id)
+
+    def __iter__(self) -> Iterator[FakeRoom]:
+        return iter(list(self.rooms.values()))
+
+    def __len__(self) -> int:
+        return len(self.rooms)
+
+    def clock(self, room_id: str) -> None:
+        return None
+
+    def subscribe(self, subscriber: Callable[[RoomEvent], None]) -> Callable[[], None]:
+        return lambda: None
+
+
+def make_settings(data_dir: Path) -> Settings:
+    env = {
+        "SIPMEET_DATA_DIR": str(data_dir),
+        "SIPMEET_SIP_DOMAIN": DOMAIN,
+        "SIPMEET_PUBLIC_URL": PUBLIC_URL,
+    }
+    return load_settings({}, env, None)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+@pytest.fixture
+def store(settings: Settings, clock: Clock) -> Iterator[Store]:
+    with Store.open(settings, clock=clock) as opened:
+        yield opened
+
+
+@pytest.fixture
+def live() -> FakeLive:
+    return FakeLive()
+
+
+@pytest.fixture
+def ctx(settings: Settings, store: Store, live: FakeLive) -> ApiContext:
+    return ApiContext(settings=settings, store=store, live=live)
+
+
+@pytest.fixture
+def passwords() -> Passwords:
+    return Passwords(CHEAP)
+
+
+@pytest.fixture
+def app(ctx: ApiContext, clock: Clock, passwords: Passwords) -> FastAPI:
+    router = create_dashboard_router(
+        ctx,
+        environ={"SIPMEET_ADMIN_PASSWORD": PASSWORD},
+        passwords=passwords,
+        limiter=LoginRateLimiter(clock=clock.unix),
+        clock=clock.unix,
+    )
+    return create_app(ctx, routers=[router])
+
+
+def make_client(app: FastAPI, address: str = "192.0.2.10") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=True, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(app) as c:
+        yield c
+
+
+_CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
+
+
+def csrf_of(page: str) -> str:
+    found = _CSRF.search(page)
+    assert found is not None, "no CSRF token on the page"
+    return found.group(1)
+
+
+async def login(
+    client: httpx.AsyncClient, password: str = PASSWORD, username: str = "admin"
+) -> httpx.Response:
+    form = await client.get("/dashboard/login")
+    assert form.status_code == 200
+    return await client.post(
+        "/dashboard/login",
+        data={"csrf": csrf_of(form.text), "username": username, "password": password},
+    )
+
+
+@pytest.fixture
+async def admin(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The client, logged in."""
+    response = await login(client)
+    assert response.status_code == 303, response.text
+    return client
+
+
+async def page_csrf(client: httpx.AsyncClient, path: str = "/dashboard/keys") -> str:
+    response = await client.get(path)
+    assert response.status_code == 200, response.text
+    return csrf_of(response.text)
+
+
+def text_of(page: str) -> str:
+    """The page's text with tags removed and entities decoded (for assertions on content)."""
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
