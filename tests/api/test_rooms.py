@@ -137,3 +137,49 @@ async def test_deactivate_errors(
     assert live.ended_rooms == []
     theirs = store.get_room("theirs")
     assert theirs is not None and theirs.active
+
+
+async def test_room_with_pin_and_its_own_webhook(
+    client: httpx.AsyncClient, key: ApiKey, store: Store
+) -> None:
+    h = auth(key)
+    created = await client.post(
+        "/v2/rooms", headers=h, json={"pin": "2468", "webhook": "https://hooks.example.com/room"}
+    )
+    assert created.status_code in (200, 201), created.text
+    body = created.json()
+    assert body["hasPin"] is True and body["dialinCode"].isdigit()
+    assert body["webhookId"] and body["webhookSecret"].startswith("whsec_")
+    assert store.room_pin(body["roomId"]) == "2468"
+    (hook,) = store.list_webhooks(key.id)
+    assert hook.room_id == body["roomId"] and hook.url == "https://hooks.example.com/room"
+    # The room's webhook hears only its room; a key-wide one hears every room.
+    store.create_webhook(key.id, "https://hooks.example.com/all", (), "whsec_x")
+    other = store.create_room(key.id)
+    payload = {"event": "participant-joined"}
+    assert (
+        len(
+            store.enqueue_webhook_event(
+                key.id, "participant-joined", lambda w: payload, room_id=other.room_id
+            )
+        )
+        == 1
+    )
+    assert (
+        len(
+            store.enqueue_webhook_event(
+                key.id, "participant-joined", lambda w: payload, room_id=body["roomId"]
+            )
+        )
+        == 2
+    )
+    again = (await client.get(f"/v2/rooms/{body['roomId']}", headers=h)).json()
+    assert again["webhookSecret"] is None  # shown once only
+
+
+async def test_bad_pin_and_bad_webhook_url(client: httpx.AsyncClient, key: ApiKey) -> None:
+    h = auth(key)
+    bad_pin = await client.post("/v2/rooms", headers=h, json={"pin": "12"})
+    assert (bad_pin.status_code, bad_pin.json()["code"]) == (422, "invalid_pin")
+    bad_url = await client.post("/v2/rooms", headers=h, json={"webhook": "ftp://x"})
+    assert (bad_url.status_code, bad_url.json()["code"]) == (422, "invalid_url")

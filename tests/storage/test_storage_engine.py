@@ -40,7 +40,7 @@ TABLES = {
     "webhook_deliveries",
     "admin_users",
 }
-HEAD = "0004"
+HEAD = "0005"
 
 
 def test_migrations_from_empty_match_the_models(tmp_path: Path) -> None:

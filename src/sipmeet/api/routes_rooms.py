@@ -9,11 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from sipmeet.storage import Conflict, Invalid, NotFound, RoomRecord
+from sipmeet.webhooks import new_secret
 
 from .auth import Auth, require_moderator, require_room, require_unscoped
 from .context import ApiContext, run_sync
 from .errors import ApiError, error_responses
 from .participants import room_participants
+from .routes_webhooks import valid_url
 from .schemas import (
     CreateRoomRequest,
     DeactivateRoomRequest,
@@ -43,6 +45,8 @@ def room_out(ctx: ApiContext, room: RoomRecord) -> RoomOut:
         createdAt=room.created_at,
         deactivatedAt=room.deactivated_at,
         liveParticipants=len(live) if live is not None else 0,
+        dialinCode=room.dialin_code,
+        hasPin=room.has_pin,
     )
 
 
@@ -79,15 +83,29 @@ async def create_room(
     require_unscoped(claims)
     ctx = _ctx(request)
     custom = body.customRoomId if body is not None else None
+    pin = body.pin if body is not None else None
+    hook_url = valid_url(body.webhook) if body is not None and body.webhook else None
     try:
-        room = await run_sync(ctx.store.create_room, claims.api_key_id, custom)
+        room = await run_sync(ctx.store.create_room, claims.api_key_id, custom, pin=pin)
     except Invalid as exc:
-        raise ApiError(422, "invalid_room_id", str(exc)) from None
+        code = "invalid_pin" if "PIN" in str(exc) else "invalid_room_id"
+        raise ApiError(422, code, str(exc)) from None
     except Conflict as exc:
         raise ApiError(409, "room_exists", str(exc)) from None
     except NotFound as exc:
         raise ApiError(401, "invalid_token", str(exc)) from None
-    return room_out(ctx, room)
+    out = room_out(ctx, room)
+    if hook_url is not None:
+        hook = await run_sync(
+            ctx.store.create_webhook,
+            claims.api_key_id,
+            hook_url,
+            (),
+            new_secret(),
+            room_id=room.room_id,
+        )
+        out.webhookId, out.webhookSecret = hook.id, hook.secret
+    return out
 
 
 @router.get("", response_model=RoomsPage, responses=error_responses(401, 422))

@@ -78,7 +78,7 @@ def _check(claims: TokenClaims) -> None:
     require_moderator(claims)
 
 
-def _valid_url(url: str) -> str:
+def valid_url(url: str) -> str:
     url = url.strip()
     if len(url) > _MAX_URL:
         raise ApiError(422, "invalid_url", f"the URL is longer than {_MAX_URL} characters")
@@ -134,7 +134,7 @@ async def create_webhook(
     """Add a webhook; the response carries its signing secret (only this once)."""
     _check(claims)
     ctx: ApiContext = request.app.state.ctx
-    url = _valid_url(body.url)
+    url = valid_url(body.url)
     secret = new_secret()
     try:
         hook = await run_sync(

@@ -34,6 +34,14 @@ class CreateRoomRequest(_Body):
     customRoomId: str | None = Field(
         default=None, description="3-64 lowercase letters, digits and hyphens; default: random"
     )
+    pin: str | None = Field(
+        default=None, description="4-12 digits the dial-in menu asks for after the room's code"
+    )
+    webhook: str | None = Field(
+        default=None,
+        description="An http(s) URL that receives this room's events (signed like /v2/webhooks)",
+        max_length=2000,
+    )
 
 
 class DeactivateRoomRequest(_Body):
@@ -57,6 +65,14 @@ class RoomOut(BaseModel):
     createdAt: datetime
     deactivatedAt: datetime | None = None
     liveParticipants: int = Field(description="participants connected on this node now")
+    dialinCode: str | None = Field(default=None, description="digits for the dial-in menu")
+    hasPin: bool = False
+    webhookId: int | None = Field(
+        default=None, description="the room's webhook, when one was given"
+    )
+    webhookSecret: str | None = Field(
+        default=None, description="its signing secret: returned once, when the room is created"
+    )
 
 
 class RoomsPage(BaseModel):

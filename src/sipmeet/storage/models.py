@@ -188,6 +188,10 @@ class WebhookRow(Base):
         String(32), ForeignKey("api_keys.id", ondelete="CASCADE"), index=True
     )
     url: Mapped[str] = mapped_column(Text)
+    # Set for a webhook given when a room was created: only that room's events.
+    room_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("rooms.room_id", ondelete="CASCADE"), index=True
+    )
     secret_encrypted: Mapped[str] = mapped_column(Text)
     events: Mapped[list[str]] = mapped_column(JSON)  # event names; empty: every event
     active: Mapped[bool] = mapped_column(Boolean)

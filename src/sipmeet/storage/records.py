@@ -159,6 +159,7 @@ class Webhook:
     active: bool
     created_at: datetime
     secret: str = field(repr=False)
+    room_id: str | None = None  # only this room's events (None: every room of the key)
 
 
 @dataclass(frozen=True, slots=True)

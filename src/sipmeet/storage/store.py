@@ -579,7 +579,13 @@ class Store:
     # --- webhooks ----------------------------------------------------------------------------
 
     def create_webhook(
-        self, api_key_id: str, url: str, events: Sequence[str], secret: str
+        self,
+        api_key_id: str,
+        url: str,
+        events: Sequence[str],
+        secret: str,
+        *,
+        room_id: str | None = None,
     ) -> Webhook:
         """A new active webhook of the key; ``secret`` (which signs deliveries) is kept
         encrypted. ``events`` empty: every event."""
@@ -592,8 +598,13 @@ class Store:
         with self._session(write=True) as s:
             if s.get(ApiKeyRow, api_key_id) is None:
                 raise _no_key(api_key_id)
+            if room_id is not None:
+                room = s.get(RoomRow, room_id)
+                if room is None or room.api_key_id != api_key_id:
+                    raise NotFound(f"no such room: {room_id}")
             row = WebhookRow(
                 api_key_id=api_key_id,
+                room_id=room_id,
                 url=url,
                 secret_encrypted="",
                 events=names,
@@ -635,6 +646,7 @@ class Store:
         payload_for: Callable[[Webhook], Mapping[str, object]],
         *,
         max_pending: int = 1000,
+        room_id: str | None = None,
     ) -> list[int]:
         """One pending delivery of ``event`` for each active webhook of the key that wants it
         (payload from ``payload_for``); returns their ids. A webhook that already has
@@ -650,6 +662,8 @@ class Store:
             for row in rows:
                 if row.events and event not in row.events:
                     continue
+                if row.room_id is not None and row.room_id != room_id:
+                    continue  # a room's own webhook hears only that room
                 backlog = s.scalar(
                     select(func.count())
                     .select_from(WebhookDeliveryRow)
@@ -783,6 +797,7 @@ class Store:
             row.active,
             row.created_at,
             secret,
+            room_id=row.room_id,
         )
 
     # --- dashboard administrators ------------------------------------------------------------

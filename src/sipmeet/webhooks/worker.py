@@ -154,7 +154,11 @@ class WebhookWorker:
 
             created += len(
                 self.store.enqueue_webhook_event(
-                    event.api_key_id, event.name, payload_for, max_pending=self.max_pending
+                    event.api_key_id,
+                    event.name,
+                    payload_for,
+                    max_pending=self.max_pending,
+                    room_id=_room_of(event),
                 )
             )
         return created
@@ -263,3 +267,8 @@ class WebhookWorker:
                 error,
                 f", retry in {retry_in_s:.1f} s" if retry_in_s is not None else f": {outcome}",
             )
+
+
+def _room_of(event: WebhookEvent) -> str | None:
+    room = event.data.get("roomId")
+    return room if isinstance(room, str) else None
