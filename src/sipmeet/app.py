@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 from collections.abc import Mapping
@@ -11,22 +12,31 @@ from typing import Any, cast
 
 from . import __version__
 from .api import ApiContext, HttpServer, create_app
+from .bridge.announcements import Announcer
 from .bridge.call import MediaConfig
 from .bridge.directory import CallStartInfo, RoomInfo, SipAccountInfo
 from .bridge.manager import BridgeLimits, CallManager
 from .bridge.results import CallEnd
 from .config import Settings
+from .dashboard import create_dashboard_router
 from .logs import setup_logging
 from .net.ports import PortAllocator
 from .net.sip_transport import SipTransport
 from .providers.base import Transport
 from .providers.webhooks import ProviderContext, create_provider_router
 from .rooms.events import RoomEvent
+from .rooms.keypad import KeypadCommands
 from .rooms.registry import RoomRegistry
 from .sip.digest import DigestAuthenticator
 from .sip.endpoint import EndpointConfig, SipEndpoint
 from .storage import CallStart, Store
-from .webrtc import WebRtcContext, create_router, restrict_host_addresses
+from .webhooks import WebhookCollector, WebhookWorker
+from .webrtc import (
+    WebRtcContext,
+    allow_remote_addresses,
+    create_router,
+    restrict_host_addresses,
+)
 
 __all__ = ["Node", "StoreDirectory", "run"]
 
@@ -109,6 +119,13 @@ def _log_room_event(event: RoomEvent) -> None:
     )
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        return False
+
+
 class Node:
     """The running services: SIP transport + endpoint, the call bridge, the rooms."""
 
@@ -120,6 +137,9 @@ class Node:
         self.manager: CallManager | None = None
         self.http: HttpServer | None = None
         self.webrtc: WebRtcContext | None = None
+        self.keypad: KeypadCommands | None = None
+        self.announcer: Announcer | None = None
+        self.webhooks: WebhookWorker | None = None
         self._sip_up = False
 
     async def start(self) -> None:
@@ -152,6 +172,7 @@ class Node:
             opus_complexity=s.media.opus_complexity,
         )
         self.rooms.subscribe(_log_room_event)
+        self.keypad = KeypadCommands(self.rooms)  # *6 mute, *9 hand; confirms mutes by tone
         self.manager = CallManager(
             endpoint,
             authenticator,
@@ -161,6 +182,15 @@ class Node:
             media,
             limits=BridgeLimits(max_calls=sip.max_calls),
         )
+        # Webhooks: the handlers only queue; delivery runs in the worker's own tasks.
+        self.webhooks = WebhookWorker(self.store, self._room_api_key)
+        self.rooms.subscribe(self.webhooks.on_room_event)
+        self.manager.subscribe(self.webhooks.on_call_event)
+        await self.webhooks.start()
+        self.announcer = Announcer(
+            self.rooms, self.manager.hang_up, alone_timeout_s=s.media.alone_timeout_s
+        )
+        self.rooms.subscribe(self.announcer.on_event)
         self.transport = SipTransport(endpoint, self.manager.on_event)
         self.manager.set_pump(self.transport.pump)
         await self.transport.start(sip.host, sip.port, tcp=sip.tcp)
@@ -177,12 +207,22 @@ class Node:
         )
         # Browsers reach the media on the same address as phones do.
         restrict_host_addresses([s.sip.host])
-        self.webrtc = WebRtcContext(self.store, self.rooms, s)
+        if _is_loopback(s.sip.host):
+            # a loopback-only node checks the browser's loopback candidates, nothing else
+            allow_remote_addresses([s.sip.host])
+        self.webrtc = WebRtcContext(self.store, self.rooms, s, phones=self.manager)
         transport = s.sip.provider_transport.lower()  # validated: "", udp, tcp or tls
         providers = ProviderContext(s, self.store, transport=cast(Transport, transport) or None)
         routers = [create_router(self.webrtc), create_provider_router(providers)]
-        self.http = HttpServer(create_app(api, routers=routers), s.http.host, s.http.port)
+        routers.append(create_dashboard_router(api))  # admin account made on first start
+        app = create_app(api, routers=routers)
+        app.state.metrics.registry.register(WebhookCollector(self.webhooks))
+        self.http = HttpServer(app, s.http.host, s.http.port)
         await self.http.start()
+
+    def _room_api_key(self, room_id: str) -> str | None:
+        room = self.rooms.get(room_id)
+        return room.api_key_id if room is not None else None
 
     async def stop(self) -> None:
         self._sip_up = False
@@ -194,6 +234,12 @@ class Node:
             await self.manager.close()
         if self.transport is not None:
             await self.transport.close()
+        if self.webhooks is not None:
+            await self.webhooks.stop()
+        if self.announcer is not None:
+            self.announcer.close()
+        if self.keypad is not None:
+            self.keypad.close()
         self.rooms.close()
 
 

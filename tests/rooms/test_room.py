@@ -8,6 +8,7 @@ from sipmeet.rooms.events import (
     ActiveSpeakerChanged,
     MuteChanged,
     ParticipantJoined,
+    ParticipantKind,
     ParticipantLeft,
     RoomEvent,
 )
@@ -15,8 +16,8 @@ from sipmeet.rooms.room import Room
 
 
 class ToneParticipant:
-    kind = "sip"
-    masked_number = None
+    kind: ParticipantKind = "sip"
+    masked_number: str | None = None
 
     def __init__(self, pid: str, value: int, rate_hz: int = 8000) -> None:
         self.participant_id = pid

@@ -242,3 +242,39 @@ def test_extension_ids_stay_those_the_browser_chose() -> None:
         "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
         "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n"
     )
+
+
+def test_a_phone_falling_silent_sends_one_dtx_frame_then_nothing() -> None:
+    room = Room("r", "k")
+    phone = Phone("p")
+    room.join(phone)
+    sfu = RoomSfu(room)
+    sfu.add_listener(Listener("w"))
+    room.tick(0.0)
+    publication = next(iter(sfu.publications.values()))
+    sent: list[bytes] = []
+    forward = publication.forward
+
+    def record(data: bytes, timestamp: int, audio_level: int | None = None) -> None:
+        sent.append(data)
+        forward(data, timestamp, audio_level)
+
+    publication.forward = record  # type: ignore[method-assign]
+    for i in range(1, 5):
+        room.tick(i * 0.02)
+    assert len(sent) == 4 and all(len(p) > 2 for p in sent)
+    phone.silent = True
+    for i in range(5, 65):
+        room.tick(i * 0.02)
+    encoded = sfu.encoded_frames
+    # Opus goes into DTX within a few hundred ms of silence; that first DTX frame is sent
+    # (the browser plays comfort noise, not loss concealment), and then nothing is encoded.
+    assert len(sent[-1]) <= 2 and all(len(p) > 2 for p in sent[:-1])
+    assert encoded < 60
+    for i in range(65, 75):
+        room.tick(i * 0.02)
+    assert sfu.encoded_frames == encoded and len(sent[-1]) <= 2
+    phone.silent = False
+    room.tick(1.5)
+    assert len(sent[-1]) > 2
+    sfu.close()

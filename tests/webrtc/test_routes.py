@@ -175,6 +175,7 @@ async def test_two_browsers_meet_and_see_events(ctx: WebRtcContext) -> None:
                 "name": "Bob",
                 "maskedNumber": None,
                 "muted": False,
+                "handRaised": False,
             }
             await ws_a.send(json.dumps({"type": "mute", "muted": True}))
             await _until(lambda: {"type": "muted", "participantId": a_id} in b.events)

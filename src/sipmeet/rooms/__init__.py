@@ -3,12 +3,14 @@
 from .events import (
     ActiveSpeakerChanged,
     DtmfPressed,
+    HandRaised,
     MuteChanged,
     ParticipantJoined,
     ParticipantKind,
     ParticipantLeft,
     RoomEvent,
 )
+from .keypad import KeypadCommands, TonePlayer, mute_tone
 from .registry import RoomRegistry
 from .room import FrameObserver, Participant, Room
 
@@ -16,6 +18,8 @@ __all__ = [
     "ActiveSpeakerChanged",
     "DtmfPressed",
     "FrameObserver",
+    "HandRaised",
+    "KeypadCommands",
     "MuteChanged",
     "Participant",
     "ParticipantJoined",
@@ -24,4 +28,6 @@ __all__ = [
     "Room",
     "RoomEvent",
     "RoomRegistry",
+    "TonePlayer",
+    "mute_tone",
 ]

@@ -1,4 +1,4 @@
-"""Events a room publishes: who joined or left, digits pressed, who is speaking."""
+"""Events a room publishes: who joined or left, digits pressed, hands raised, who is speaking."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Literal
 __all__ = [
     "ActiveSpeakerChanged",
     "DtmfPressed",
+    "HandRaised",
     "MuteChanged",
     "ParticipantJoined",
     "ParticipantLeft",
@@ -50,9 +51,25 @@ class MuteChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class HandRaised:
+    """A participant raised (``raised``) or lowered its hand (``*9`` on a phone)."""
+
+    room_id: str
+    participant_id: str
+    raised: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ActiveSpeakerChanged:
     room_id: str
     participant_id: str | None
 
 
-RoomEvent = ParticipantJoined | ParticipantLeft | DtmfPressed | MuteChanged | ActiveSpeakerChanged
+RoomEvent = (
+    ParticipantJoined
+    | ParticipantLeft
+    | DtmfPressed
+    | MuteChanged
+    | HandRaised
+    | ActiveSpeakerChanged
+)

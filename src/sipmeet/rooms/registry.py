@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
 
 from ..media.clock import FrameClock
@@ -24,6 +25,8 @@ class RoomRegistry:
         self._rooms: dict[str, Room] = {}
         self._clocks: dict[str, FrameClock] = {}
         self._subscribers: list[Subscriber] = []
+        self._queue: deque[RoomEvent] = deque()
+        self._publishing = False
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call ``subscriber`` with every room event; returns a function that unsubscribes."""
@@ -36,11 +39,22 @@ class RoomRegistry:
         return unsubscribe
 
     def _publish(self, event: RoomEvent) -> None:
-        for subscriber in list(self._subscribers):
-            try:
-                subscriber(event)
-            except Exception:
-                log.exception("room event subscriber failed")
+        # An event raised by a subscriber (a keypad command muting its caller) is queued
+        # until the current one has reached everybody, so all see events in one order.
+        self._queue.append(event)
+        if self._publishing:
+            return
+        self._publishing = True
+        try:
+            while self._queue:
+                queued = self._queue.popleft()
+                for subscriber in list(self._subscribers):
+                    try:
+                        subscriber(queued)
+                    except Exception:
+                        log.exception("room event subscriber failed")
+        finally:
+            self._publishing = False
 
     def get(self, room_id: str) -> Room | None:
         return self._rooms.get(room_id)

@@ -9,7 +9,7 @@ from .ice import (
     restrict_host_addresses,
 )
 from .participant import WebRtcParticipant
-from .routes import RoomStore, WebRtcContext, create_router
+from .routes import PhoneControl, RoomStore, WebRtcContext, create_router
 from .session import BrowserSession, SignalSender
 from .sfu import PublicationListener, RoomSfu
 from .tap import (
@@ -28,6 +28,7 @@ __all__ = [
     "BrowserSession",
     "EncodedFrame",
     "ForwardedTrack",
+    "PhoneControl",
     "Publication",
     "PublicationListener",
     "RoomSfu",

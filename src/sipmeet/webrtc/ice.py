@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import aioice.ice
+import aioice.stun
 from aiortc import RTCConfiguration, RTCPeerConnection
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
 _addresses: tuple[str, ...] = ("127.0.0.1",)
 _remote: frozenset[str] | None = None
 _installed = False
+_checks_filtered = False
 
 
 def _gather(use_ipv4: bool, use_ipv6: bool) -> list[str]:
@@ -56,9 +58,28 @@ def new_peer_connection() -> RTCPeerConnection:
 
 
 def allow_remote_addresses(addresses: Sequence[str] | None) -> None:
-    """Accept remote candidates on ``addresses`` only (None: any address, the default)."""
-    global _remote
+    """Accept remote candidates on ``addresses`` only (None: any address, the default).
+
+    Connectivity checks arriving from other addresses go unanswered, so that no
+    peer-reflexive pair forms with them (a browser checks from every interface it has).
+    """
+    global _remote, _checks_filtered
     _remote = None if addresses is None else frozenset(addresses)
+    if not _checks_filtered:
+        original = aioice.ice.Connection.request_received
+
+        def request_received(
+            self: aioice.ice.Connection,
+            message: aioice.stun.Message,
+            addr: tuple[str, int],
+            protocol: aioice.ice.StunProtocol,
+        ) -> None:
+            if not remote_candidate_allowed(addr[0]):
+                return  # RFC 8445 §7.3: an unanswered check never becomes a valid pair
+            original(self, message, addr, protocol)
+
+        aioice.ice.Connection.request_received = request_received  # type: ignore[method-assign]
+        _checks_filtered = True
 
 
 def remote_candidate_allowed(address: str) -> bool:

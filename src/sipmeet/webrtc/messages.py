@@ -7,6 +7,7 @@ from typing import Any
 from ..rooms.events import (
     ActiveSpeakerChanged,
     DtmfPressed,
+    HandRaised,
     MuteChanged,
     ParticipantJoined,
     ParticipantLeft,
@@ -24,6 +25,7 @@ def participant_info(participant: Participant) -> dict[str, Any]:
         "name": participant.display_name,
         "maskedNumber": participant.masked_number,
         "muted": participant.muted,
+        "handRaised": bool(getattr(participant, "hand_raised", False)),
     }
 
 
@@ -38,6 +40,7 @@ def event_message(event: RoomEvent) -> dict[str, Any]:
                 "name": event.display_name,
                 "maskedNumber": event.masked_number,
                 "muted": False,
+                "handRaised": False,
             },
         }
     if isinstance(event, ParticipantLeft):
@@ -52,6 +55,8 @@ def event_message(event: RoomEvent) -> dict[str, Any]:
             "type": "muted" if event.muted else "unmuted",
             "participantId": event.participant_id,
         }
+    if isinstance(event, HandRaised):
+        return {"type": "hand", "participantId": event.participant_id, "raised": event.raised}
     if isinstance(event, ActiveSpeakerChanged):
         return {"type": "active-speaker", "participantId": event.participant_id}
     if isinstance(event, DtmfPressed):

@@ -35,6 +35,7 @@ class WebRtcParticipant:
         self.participant_id = participant_id
         self.display_name = display_name
         self.muted = False
+        self.hand_raised = False
         self.frame_ms = frame_ms
         self._room_rate_hz = 16000
         self._decoder: OpusDecoder | None = None

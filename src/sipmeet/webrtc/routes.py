@@ -3,11 +3,15 @@
 ``WS /ws/rooms/{roomId}?token=<JWT>`` (the room's API key signs the token; it needs
 ``allow_join`` and, if it names a room, this one). Messages are JSON objects with a
 ``type``. Browser to server: ``join {name}``, ``offer {sdp}``, ``answer {sdp}``,
-``candidate {candidate, sdpMid, sdpMLineIndex}``, ``mute {muted}``, ``leave``.
-Server to browser: ``joined {participantId, participants, sipUri}``, ``offer``/``answer
-{sdp, tracks}``, ``participant-joined``, ``participant-left``, ``muted``, ``unmuted``,
-``active-speaker``, ``dtmf``, ``error {code, message}``. Close codes: 4401 bad token,
-4403 not allowed, 4404 unknown room, 4410 room deactivated.
+``candidate {candidate, sdpMid, sdpMLineIndex}``, ``mute {muted}``, ``hand {raised}``,
+``leave``; moderators (token with ``allow_mod``) also ``mute-participant
+{participantId, muted}`` and ``remove-participant {participantId}``.
+Server to browser: ``joined {participantId, participants, sipUri, moderator}``,
+``offer``/``answer {sdp, tracks}``, ``participant-joined``, ``participant-left``,
+``muted``, ``unmuted``, ``hand {participantId, raised}``, ``active-speaker``, ``dtmf``,
+``removed {reason}`` (a moderator removed this browser; the socket then closes),
+``error {code, message}``. Close codes: 4401 bad token, 4403 not allowed, 4404 unknown
+room, 4410 room deactivated, 4000 removed by a moderator.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import html
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Protocol
@@ -28,7 +33,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from ..auth_tokens import TokenClaims, TokenError, verify_token
 from ..config import Settings
-from ..rooms.events import RoomEvent
+from ..rooms.events import HandRaised, RoomEvent
 from ..rooms.registry import RoomRegistry
 from ..rooms.room import Room
 from ..storage.records import ApiKey, RoomRecord
@@ -37,7 +42,7 @@ from .participant import WebRtcParticipant
 from .session import BrowserSession
 from .sfu import RoomSfu
 
-__all__ = ["RoomStore", "WebRtcContext", "create_router"]
+__all__ = ["PhoneControl", "RoomStore", "WebRtcContext", "create_router"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +56,12 @@ _BAD_MESSAGE = (
     InvalidStateError,
     OperationError,
 )
+
+
+class PhoneControl(Protocol):
+    """What moderation needs of the call bridge (``sipmeet.bridge.CallManager`` has it)."""
+
+    def hang_up(self, participant_id: str, *, reason: str = ...) -> bool: ...
 
 
 class RoomStore(Protocol):
@@ -70,6 +81,8 @@ class WebRtcContext:
     settings: Settings = field(default_factory=Settings)
     sfus: dict[str, RoomSfu] = field(default_factory=dict)
     sessions: dict[str, BrowserSession] = field(default_factory=dict)
+    phones: PhoneControl | None = None  # the call bridge, for removing phone callers
+    removers: dict[str, Callable[[str], None]] = field(default_factory=dict)
 
     def sip_uri(self, room_id: str) -> str:
         return f"sip:{room_id}@{self.settings.sip.domain}"
@@ -82,6 +95,19 @@ class WebRtcContext:
             sfu = RoomSfu(room, opus_complexity=self.settings.media.opus_complexity)
             self.sfus[room.room_id] = sfu
         return sfu
+
+    def remove(self, room: Room, participant_id: str, *, reason: str = "removed") -> bool:
+        """End a participant's presence in ``room``: BYE for a phone, close for a browser."""
+        participant = room.get(participant_id)
+        if participant is None:
+            return False
+        if participant.kind == "sip":
+            return self.phones is not None and self.phones.hang_up(participant_id, reason=reason)
+        remover = self.removers.get(participant_id)
+        if remover is None:
+            return False
+        remover(reason)
+        return True
 
     def release_sfu(self, room_id: str) -> None:
         sfu = self.sfus.get(room_id)
@@ -147,25 +173,33 @@ def create_router(ctx: WebRtcContext) -> APIRouter:
             await websocket.close(code=code, reason=reason)
             return
         await websocket.accept()
-        await _serve(ctx, websocket, room_id, verdict.api_key_id)
+        await _serve(ctx, websocket, room_id, verdict)
 
     return router
 
 
-async def _serve(ctx: WebRtcContext, websocket: WebSocket, room_id: str, api_key_id: str) -> None:
+async def _serve(
+    ctx: WebRtcContext, websocket: WebSocket, room_id: str, claims: TokenClaims
+) -> None:
     outbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
     async def send(message: dict[str, Any]) -> None:
         outbox.put_nowait(message)
 
     async def writer() -> None:
-        while (message := await outbox.get()) is not None:
-            await websocket.send_text(json.dumps(message))
+        try:
+            while (message := await outbox.get()) is not None:
+                await websocket.send_text(json.dumps(message))
+                if message.get("type") == "removed":  # the last word to a removed browser
+                    await websocket.close(code=4000, reason=str(message.get("reason")))
+                    return
+        except (WebSocketDisconnect, RuntimeError):  # gone (or closed) before we finished
+            return
 
     async with asyncio.TaskGroup() as tasks:
         writing = tasks.create_task(writer())
         try:
-            await _converse(ctx, websocket, room_id, api_key_id, send)
+            await _converse(ctx, websocket, room_id, claims, send)
         finally:
             outbox.put_nowait(None)
             with contextlib.suppress(Exception):
@@ -178,9 +212,10 @@ async def _converse(
     ctx: WebRtcContext,
     websocket: WebSocket,
     room_id: str,
-    api_key_id: str,
+    claims: TokenClaims,
     send: Any,
 ) -> None:
+    api_key_id = claims.api_key_id
     first = await _receive(websocket)
     if first is None or first.get("type") != "join":
         await send({"type": "error", "code": "join-first", "message": "send join first"})
@@ -205,6 +240,13 @@ async def _converse(
     session = BrowserSession(participant, sfu, send)
     ctx.sessions[pid] = session
     reason = "left"
+    removed: list[str] = []
+
+    def remove(why: str) -> None:  # a moderator removed this browser
+        removed.append(why)
+        send_nowait({"type": "removed", "reason": why})  # the writer then closes the socket
+
+    ctx.removers[pid] = remove
     try:
         await send(
             {
@@ -214,6 +256,7 @@ async def _converse(
                 "sipUri": ctx.sip_uri(room_id),
                 "participants": [participant_info(p) for p in room.participants],
                 "activeSpeaker": room.active_speaker,
+                "moderator": claims.is_moderator,
             }
         )
         while (message := await _receive(websocket)) is not None:
@@ -232,6 +275,13 @@ async def _converse(
                     )
                 elif kind == "mute":
                     room.set_muted(pid, bool(message.get("muted")))
+                elif kind == "hand":
+                    raised = bool(message.get("raised"))
+                    if participant.hand_raised != raised:
+                        participant.hand_raised = raised
+                        room.emit(HandRaised(room_id, pid, raised))
+                elif kind in ("mute-participant", "remove-participant"):
+                    await _moderate(ctx, room, claims, kind, message, send)
                 elif kind == "leave":
                     break
                 else:
@@ -240,13 +290,40 @@ async def _converse(
                 log.info("bad %s message from %s: %s", kind, pid, exc)
                 await send({"type": "error", "code": "bad-message", "message": str(kind)})
         else:
-            reason = "disconnected"
+            reason = removed[0] if removed else "disconnected"
     finally:
+        ctx.removers.pop(pid, None)
         unsubscribe()
         ctx.sessions.pop(pid, None)
         await session.close()
         ctx.registry.leave(room_id, pid, reason)
         ctx.release_sfu(room_id)
+
+
+async def _moderate(
+    ctx: WebRtcContext,
+    room: Room,
+    claims: TokenClaims,
+    kind: str,
+    message: dict[str, Any],
+    send: Any,
+) -> None:
+    """A moderator's ``mute-participant`` or ``remove-participant``, for phones and browsers."""
+    if not claims.is_moderator:
+        await send({"type": "error", "code": "not-allowed", "message": f"{kind} needs allow_mod"})
+        return
+    target = str(message.get("participantId") or "")
+    if target not in room:
+        await send({"type": "error", "code": "not-found", "message": target})
+        return
+    if kind == "mute-participant":
+        muted = bool(message.get("muted", True))
+        log.info("moderator %s %s", "muted" if muted else "unmuted", target)
+        room.set_muted(target, muted)  # a phone caller hears the confirmation tone
+    elif ctx.remove(room, target, reason="removed-by-moderator"):
+        log.info("moderator removed %s", target)
+    else:
+        await send({"type": "error", "code": "not-removed", "message": target})
 
 
 async def _receive(websocket: WebSocket) -> dict[str, Any] | None:

@@ -21,7 +21,8 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
-from aiortc.sdp import candidate_from_sdp
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from .extmap import ExtmapIds
 from .ice import filter_remote_sdp, new_peer_connection, remote_candidate_allowed
@@ -236,8 +237,19 @@ class BrowserSession:
             if self.pc.signalingState != "stable":
                 return
             self._renegotiate = False
+            # aiortc offers its default payload types again on every offer; m-lines already
+            # negotiated keep theirs (else the browser's Opus 111 turns 96 and is dropped).
+            negotiated = {
+                t.mid: list(t._codecs)
+                for t in self.pc.getTransceivers()
+                if t.mid is not None and t.currentDirection is not None and t._codecs
+            }
             offer = await self.pc.createOffer()
-            offer = RTCSessionDescription(sdp=self._extmap.rewrite(offer.sdp), type="offer")
+            for transceiver in self.pc.getTransceivers():
+                if transceiver.mid in negotiated:
+                    transceiver._codecs = negotiated[transceiver.mid]
+            sdp = self._extmap.rewrite(_keep_payload_types(offer.sdp, negotiated))
+            offer = RTCSessionDescription(sdp=sdp, type="offer")
             await self.pc.setLocalDescription(offer)
             self._awaiting_answer = True
             message = {
@@ -268,6 +280,19 @@ class BrowserSession:
         for task in list(self._tasks):
             task.cancel()
         await self.pc.close()
+
+
+def _keep_payload_types(sdp: str, negotiated: dict[str, list[RTCRtpCodecParameters]]) -> str:
+    """``sdp`` with the codecs (and payload types) of each negotiated ``mid`` put back."""
+    if not negotiated:
+        return sdp
+    description = SessionDescription.parse(sdp)
+    for media in description.media:
+        codecs = negotiated.get(media.rtp.muxId)
+        if codecs:
+            media.rtp.codecs = codecs
+            media.fmt = [c.payloadType for c in codecs]
+    return str(description)
 
 
 def _prefer_codec(transceiver: RTCRtpTransceiver, kind: str, codec: str) -> None:

@@ -3,16 +3,19 @@
 //   import { join } from "/sdk/sipmeet.js";
 //   const meeting = await join({ roomId, token, name });      // asks for the microphone
 //   meeting.addEventListener("participant-joined", (e) => console.log(e.detail));
-//   meeting.setMuted(true);  meeting.leave();
+//   meeting.setMuted(true);  meeting.setHandRaised(true);  meeting.leave();
+//   // moderators (token with allow_mod; meeting.moderator is true):
+//   meeting.muteParticipant(id, true);  meeting.removeParticipant(id);
 //
 // A Meeting is an EventTarget. Events (CustomEvent, payload in `detail`):
 //   joined {participantId, participants}     participant-joined {participant}
 //   participant-left {participantId}         muted / unmuted {participantId}
 //   active-speaker {participantId|null}      dtmf {participantId, digit}
+//   hand {participantId, raised}             removed {reason}
 //   track {participantId, track, stream}     left {reason}      error {code, message}
 // Properties: participants (Map id -> {participantId, kind: "sip"|"webrtc", name,
-//   maskedNumber, muted, speaking}), participantId, pc (the RTCPeerConnection),
-//   localStream, sipUri, muted.
+//   maskedNumber, muted, handRaised, speaking}), participantId, pc (the RTCPeerConnection),
+//   localStream, sipUri, muted, handRaised, moderator.
 // Devices: Meeting.microphones() lists audio inputs; meeting.useMicrophone(deviceId) switches.
 // Remote audio plays through hidden <audio> elements unless {autoplay: false}.
 
@@ -31,6 +34,8 @@ export class Meeting extends EventTarget {
     this.localStream = null;
     this.sipUri = null;
     this.muted = false;
+    this.handRaised = false;
+    this.moderator = false;
     this.activeSpeaker = null;
     this._mids = new Map(); // mid -> participantId (server-sent m-lines)
     this._audio = new Map(); // participantId -> <audio>
@@ -67,6 +72,20 @@ export class Meeting extends EventTarget {
     this.muted = !!muted;
     for (const track of this.localStream ? this.localStream.getAudioTracks() : []) track.enabled = !this.muted;
     this._send({ type: "mute", muted: this.muted });
+  }
+
+  setHandRaised(raised) {
+    this.handRaised = !!raised;
+    this._send({ type: "hand", raised: this.handRaised });
+  }
+
+  // Moderators only (the server answers others with error {code: "not-allowed"}).
+  muteParticipant(participantId, muted = true) {
+    this._send({ type: "mute-participant", participantId, muted: !!muted });
+  }
+
+  removeParticipant(participantId) {
+    this._send({ type: "remove-participant", participantId });
   }
 
   async useMicrophone(deviceId) {
@@ -124,6 +143,7 @@ export class Meeting extends EventTarget {
       case "joined": {
         this.participantId = message.participantId;
         this.sipUri = message.sipUri;
+        this.moderator = !!message.moderator;
         for (const p of message.participants) this.participants.set(p.participantId, { ...p, speaking: false });
         this.pc = new RTCPeerConnection({ iceServers: [] });
         this.pc.addEventListener("track", (e) => this._onTrack(e));
@@ -159,9 +179,25 @@ export class Meeting extends EventTarget {
       case "unmuted": {
         const p = this.participants.get(message.participantId);
         if (p) p.muted = message.type === "muted";
+        if (message.participantId === this.participantId) {
+          // muted by a moderator (or confirming our own mute): keep the microphone in step
+          this.muted = message.type === "muted";
+          for (const track of this.localStream ? this.localStream.getAudioTracks() : []) track.enabled = !this.muted;
+        }
         this._emit(message.type, message);
         break;
       }
+      case "hand": {
+        const p = this.participants.get(message.participantId);
+        if (p) p.handRaised = !!message.raised;
+        if (message.participantId === this.participantId) this.handRaised = !!message.raised;
+        this._emit(message.type, message);
+        break;
+      }
+      case "removed":
+        this._emit(message.type, message);
+        this._ended(message.reason || "removed");
+        break;
       case "active-speaker":
         for (const p of this.participants.values()) p.speaking = p.participantId === message.participantId;
         this.activeSpeaker = message.participantId;
