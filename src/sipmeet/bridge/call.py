@@ -108,7 +108,9 @@ class Call:
         self.ended: CallEnd | None = None
         self.digits: list[str] = []  # every DTMF digit, RFC 4733 and INFO alike
         self._bye_tx: TransactionId | None = None
-        self._offer_pending: SessionDescription | None = None  # our offer awaiting the ACK answer
+        # Our offer awaiting the ACK's answer (offerless INVITE). Set before the 200 can be
+        # ACKed: the ACK may arrive while the RTP sockets are still being opened.
+        self._offer_pending: SessionDescription | None = local_sdp if negotiated is None else None
         self._task: asyncio.Task[None] | None = None
         self._answered_at = asyncio.get_running_loop().time()
         self.log = logging.LoggerAdapter(
@@ -122,10 +124,8 @@ class Call:
 
     def start(self) -> None:
         """Run the call's watchers; media joins the room now or when the ACK brings the answer."""
-        if self.negotiated is not None:
+        if self.negotiated is not None and self.participant is None:
             self._join_room(self.negotiated)
-        else:
-            self._offer_pending = self.local_sdp
         self._task = asyncio.get_running_loop().create_task(
             self._run(), name=f"call-{self.call_id}"
         )
