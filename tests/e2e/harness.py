@@ -298,6 +298,40 @@ def run_sipp(
     return SippResult(proc.returncode, out.decode(errors="replace"), errors)
 
 
+def sipp_workdir(tmp_path: Path, wavs: dict[str, Path]) -> Path:
+    """A folder for one SIPp run, with the speech file its scenarios stream (rtp_stream)."""
+    wd = tmp_path / "sipp"
+    wd.mkdir(parents=True)
+    (wd / "speech_pcmu.wav").write_bytes(wavs["speech_pcmu"].read_bytes())
+    return wd
+
+
+def dial(
+    server: Server,
+    room: str,
+    scenario: str,
+    workdir: Path,
+    credentials: tuple[str, str],
+    *,
+    transport: str = "u1",
+    substitutions: dict[str, str] | None = None,
+    extra: Sequence[str] = (),
+    timeout_s: float = 60.0,
+) -> SippResult:
+    """Run ``scenario`` as a caller into ``room`` (injection field 1) with these credentials."""
+    return run_sipp(
+        scenario,
+        server.sip_port,
+        workdir,
+        transport=transport,
+        inject=[("-", room, "-")],
+        credentials=credentials,
+        substitutions=substitutions,
+        extra=extra,
+        timeout_s=timeout_s,
+    )
+
+
 @contextlib.contextmanager
 def running_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
     """A started server, stopped (by its PID) when the block ends."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import Server, run_sipp, running_server
+from .harness import Server, dial, running_server, sipp_workdir
 from .store_view import StoreView
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
@@ -21,13 +21,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
 
 
-def media_dir(tmp_path: Path, wavs: dict[str, Path]) -> Path:
-    wd = tmp_path / "sipp"
-    wd.mkdir()
-    (wd / "speech_pcmu.wav").write_bytes(wavs["speech_pcmu"].read_bytes())
-    return wd
-
-
 def ended_calls(server: Server, room: str, timeout_s: float = 10.0) -> list[dict[str, object]]:
     with StoreView(server.data_dir) as view:
         return view.ended_calls(room, timeout_s)
@@ -37,12 +30,12 @@ def test_twilio_shaped_invite_is_bridged_with_its_call_sid(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
 ) -> None:
     room = server.new_room(account["apiKey"])
-    result = run_sipp(
+    result = dial(
+        server,
+        room,
         "twilio_invite.xml",
-        server.sip_port,
-        media_dir(tmp_path, wavs),
-        inject=[("-", room, "-")],
-        credentials=(account["username"], account["password"]),
+        sipp_workdir(tmp_path, wavs),
+        (account["username"], account["password"]),
         extra=["-d", "1500"],
     )
     assert result.returncode == 0, result.explain() + server.log_tail()
@@ -72,12 +65,12 @@ def test_plivo_and_telnyx_shaped_invites_keep_their_call_ids(
     value: str,
 ) -> None:
     room = server.new_room(account["apiKey"])
-    result = run_sipp(
+    result = dial(
+        server,
+        room,
         scenario,
-        server.sip_port,
-        media_dir(tmp_path, wavs),
-        inject=[("-", room, "-")],
-        credentials=(account["username"], account["password"]),
+        sipp_workdir(tmp_path, wavs),
+        (account["username"], account["password"]),
         extra=["-d", "1000"],
     )
     assert result.returncode == 0, result.explain() + server.log_tail()
@@ -91,12 +84,12 @@ def test_late_ack_is_survived(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
 ) -> None:
     room = server.new_room(account["apiKey"])
-    result = run_sipp(
+    result = dial(
+        server,
+        room,
         "late_ack.xml",
-        server.sip_port,
-        media_dir(tmp_path, wavs),
-        inject=[("-", room, "-")],
-        credentials=(account["username"], account["password"]),
+        sipp_workdir(tmp_path, wavs),
+        (account["username"], account["password"]),
         extra=["-d", "1000"],
     )
     assert result.returncode == 0, result.explain() + server.log_tail()
@@ -109,12 +102,12 @@ def test_call_never_acked_ends_with_bye_after_64_t1(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
 ) -> None:
     room = server.new_room(account["apiKey"])
-    result = run_sipp(
+    result = dial(
+        server,
+        room,
         "no_ack.xml",
-        server.sip_port,
-        media_dir(tmp_path, wavs),
-        inject=[("-", room, "-")],
-        credentials=(account["username"], account["password"]),
+        sipp_workdir(tmp_path, wavs),
+        (account["username"], account["password"]),
         timeout_s=60,
     )
     assert result.returncode == 0, result.explain() + server.log_tail()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import Server, SippResult, ports_bindable, run_sipp, running_server
+from .harness import Server, dial, ports_bindable, run_sipp, running_server, sipp_workdir
 from .store_view import StoreView
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
@@ -28,35 +28,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
 
 
-def workdir(tmp_path: Path, wavs: dict[str, Path]) -> Path:
-    wd = tmp_path / "sipp"
-    wd.mkdir(parents=True)
-    (wd / "speech_pcmu.wav").write_bytes(wavs["speech_pcmu"].read_bytes())
-    return wd
-
-
 def wait_for_call_end(server: Server, room_id: str) -> list[dict[str, object]]:
     with StoreView(server.data_dir) as view:
         return view.ended_calls(room_id)
-
-
-def dial(
-    server: Server,
-    room: str,
-    scenario: str,
-    wd: Path,
-    credentials: tuple[str, str],
-    **kwargs: object,
-) -> SippResult:
-    """Run ``scenario`` as a caller into ``room`` with these SIP credentials."""
-    return run_sipp(
-        scenario,
-        server.sip_port,
-        wd,
-        inject=[("-", room, "-")],
-        credentials=credentials,
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -68,7 +42,7 @@ def test_authenticated_call_with_ten_seconds_of_pcmu(
         server,
         room,
         "call_auth.xml",
-        workdir(tmp_path, wavs),
+        sipp_workdir(tmp_path, wavs),
         (account["username"], account["password"]),
         transport=TRANSPORTS[transport],
         extra=["-d", "10000"],
@@ -192,7 +166,7 @@ def test_retransmitted_invite_is_absorbed(
         server,
         room,
         "retransmit.xml",
-        workdir(tmp_path, wavs),
+        sipp_workdir(tmp_path, wavs),
         (account["username"], account["password"]),
         extra=["-d", "1000"],
     )
@@ -210,7 +184,7 @@ def test_hold_and_resume_by_reinvite(
         server,
         room,
         "hold_resume.xml",
-        workdir(tmp_path, wavs),
+        sipp_workdir(tmp_path, wavs),
         (account["username"], account["password"]),
         transport=TRANSPORTS[transport],
     )
@@ -225,7 +199,7 @@ def test_session_timer_refresh_by_update(
         server,
         room,
         "session_timer.xml",
-        workdir(tmp_path, wavs),
+        sipp_workdir(tmp_path, wavs),
         (account["username"], account["password"]),
     )
     assert result.returncode == 0, result.explain() + server.log_tail()
@@ -239,7 +213,7 @@ def test_rtp_timeout_hangs_up_and_releases_ports(
         server,
         room,
         "rtp_timeout.xml",
-        workdir(tmp_path, wavs),
+        sipp_workdir(tmp_path, wavs),
         (account["username"], account["password"]),
         timeout_s=30,
     )
@@ -270,7 +244,7 @@ def test_rotation_while_running_applies_to_the_next_invite(
         server,
         room,
         "call_auth.xml",
-        workdir(tmp_path, wavs),
+        sipp_workdir(tmp_path, wavs),
         (username, old_password),
         extra=["-d", "500"],
     )
@@ -306,7 +280,7 @@ def test_dtmf_by_sip_info(
         server,
         room,
         "info_dtmf.xml",
-        workdir(tmp_path, wavs),
+        sipp_workdir(tmp_path, wavs),
         (account["username"], account["password"]),
     )
     assert result.returncode == 0, result.explain() + server.log_tail()
@@ -323,7 +297,7 @@ def test_offerless_invite_gets_our_offer_and_answer_in_ack(
         server,
         room,
         "offerless.xml",
-        workdir(tmp_path, wavs),
+        sipp_workdir(tmp_path, wavs),
         (account["username"], account["password"]),
         extra=["-d", "2000"],
     )
@@ -346,7 +320,7 @@ def test_old_password_works_during_the_rotation_grace_window(
             server,
             room,
             "call_auth.xml",
-            workdir(tmp_path / name, wavs),
+            sipp_workdir(tmp_path / name, wavs),
             (account["username"], password),
             extra=["-d", "300"],
         )
