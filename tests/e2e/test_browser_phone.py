@@ -212,8 +212,32 @@ def _locate(
 def one_way(sent: Recording, heard: Recording, *, talk_s: float = 6.0) -> OneWay:
     """How the speech in ``sent`` arrived in ``heard`` (see the module docstring)."""
     ref, heard8, lag, delay = _locate(sent, heard, talk_s)
-    a, b = overlap(ref, heard8, lag)
-    return OneWay(delay, windowed_correlation(ref, heard8, lag, 8000), pesq_nb(a, b))
+    return OneWay(
+        delay, windowed_correlation(ref, heard8, lag, 8000), windowed_pesq(ref, heard8, lag, 8000)
+    )
+
+
+def windowed_pesq(ref: np.ndarray, heard: np.ndarray, lag: int, rate: int) -> float:
+    """Median PESQ NB of the reference's 2 s pieces, each aligned within 100 ms of ``lag``.
+
+    Chromium's jitter buffer stretches time a little as it adapts, so one alignment for
+    the whole recording slowly drifts; scoring pieces aligned on their own (as for the
+    correlation) judges the audio, not the drift.
+    """
+    piece, slack = 2 * rate, rate // 10
+    scores = []
+    for start in range(0, len(ref) - piece + 1, piece):
+        part = ref[start : start + piece]
+        if np.sqrt(np.mean(np.square(part))) < 0.01:
+            continue  # a pause: PESQ needs speech
+        lo = max(0, lag + start - slack)
+        window = heard[lo : lag + start + piece + slack]
+        if window.size < piece:
+            continue
+        a, b = overlap(part, window, align(part, window, rate).lag_samples)
+        scores.append(pesq_nb(a, b))
+    assert scores, "no speech piece to score"
+    return float(np.median(scores))
 
 
 def windowed_correlation(ref: np.ndarray, heard: np.ndarray, lag: int, rate: int) -> float:
