@@ -26,38 +26,53 @@ SCENARIOS = Path(__file__).parent / "scenarios"
 PYTHON = sys.executable
 
 
-def free_port(*, udp_and_tcp: bool = True) -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((HOST, 0))
-            port = tcp.getsockname()[1]
-            if not udp_and_tcp:
-                return int(port)
+# Ports handed to the processes a test starts come from below the kernel's
+# ephemeral range (32768-60999 by default): a port picked there could be taken
+# by any outgoing connection between the moment it is checked and the moment
+# the peer binds it.
+_PORT_FLOOR, _PORT_CEILING = 10000, 32000
+_handed_out: set[int] = set()  # recent ones only: forgotten past _MEMORY
+_MEMORY = 4000
+
+
+def _remember(ports: range | list[int]) -> None:
+    if len(_handed_out) > _MEMORY:
+        _handed_out.clear()
+    _handed_out.update(ports)
+
+
+def _bindable(port: int, *, udp: bool, tcp: bool) -> bool:
+    kinds = ([socket.SOCK_DGRAM] if udp else []) + ([socket.SOCK_STREAM] if tcp else [])
+    for kind in kinds:
+        with socket.socket(socket.AF_INET, kind) as s:
             try:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                    udp.bind((HOST, port))
+                s.bind((HOST, port))
             except OSError:
-                continue
-            return int(port)
+                return False
+    return True
+
+
+def free_port(*, udp_and_tcp: bool = True) -> int:
+    """A port free for TCP (and UDP, by default) on 127.0.0.1, not handed out before."""
+    for _ in range(500):
+        port = random.randrange(_PORT_FLOOR, _PORT_CEILING)
+        if port in _handed_out or not _bindable(port, udp=udp_and_tcp, tcp=True):
+            continue
+        _remember([port])
+        return port
     raise RuntimeError("no free port")
 
 
 def free_udp_range(count: int) -> tuple[int, int]:
     """An even-aligned range of ``count`` UDP ports that are free right now."""
-    for _ in range(200):
-        first = random.randrange(30000, 60000 - count) & ~1
-        socks: list[socket.socket] = []
-        try:
-            for port in range(first, first + count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind((HOST, port))
-        except OSError:
+    for _ in range(500):
+        first = random.randrange(_PORT_FLOOR, _PORT_CEILING - count) & ~1
+        ports = range(first, first + count)
+        if any(p in _handed_out for p in ports):
             continue
-        finally:
-            for s in socks:
-                s.close()
+        if not all(_bindable(p, udp=True, tcp=False) for p in ports):
+            continue
+        _remember(ports)
         return first, first + count - 1
     raise RuntimeError("no free UDP port range")
 
