@@ -147,7 +147,7 @@ async def test_moderator_mutes_a_browser_and_its_audio_stops(ctx: WebRtcContext)
         await _until(lambda: session.participant.frames_decoded > 5)
         await ws_mod.send(json.dumps({"type": "mute-participant", "participantId": talker_id}))
         await _until(lambda: event(talker, "muted", participantId=talker_id))
-        await _until(lambda: not session.participant._payloads)
+        await _until(lambda: not session.participant.jitter.buffered)
         before = session.participant.frames_decoded
         await asyncio.sleep(0.5)  # 0.5 s of a talking microphone reaches nobody
         assert session.participant.frames_decoded == before

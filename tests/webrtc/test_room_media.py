@@ -88,7 +88,9 @@ def test_browser_audio_is_decoded_at_room_rate_into_the_phone_mix() -> None:
     room.join(browser)
     assert room.rate_hz == 16000 and phone.room_rate == 16000
     for i, payload in enumerate(browser_opus(1000.0, 30)):
-        browser.receive_opus(payload)
+        browser.receive_opus(payload, 100 + i, 960 * i, i * 0.02, marker=i == 0)
+        room.tick(i * 0.02)
+    for i in range(30, 33):  # the jitter buffer's 20 ms of delay drains
         room.tick(i * 0.02)
     assert browser.frames_decoded == 30
     heard = np.concatenate(phone.heard[-20:])
@@ -96,24 +98,42 @@ def test_browser_audio_is_decoded_at_room_rate_into_the_phone_mix() -> None:
     assert abs(peak_hz(heard, 16000) - 1000.0) < 10
 
 
-def test_browser_without_packets_conceals_briefly_then_is_silent() -> None:
+def test_browser_audio_is_played_after_the_jitter_buffer_delay_only() -> None:
+    browser = WebRtcParticipant("w", "Web", jitter_min_ms=20)
+    browser.set_room_rate(16000)
+    assert browser.pull_frame(0.0) is None  # nothing received yet: silent
+    payloads = browser_opus(500.0, 3)
+    browser.receive_opus(payloads[0], 1, 0, 1.000, marker=True)
+    assert browser.pull_frame(1.000) is None  # not due yet: 20 ms of delay
+    frame = browser.pull_frame(1.021)
+    assert frame is not None and frame.size == 320
+    assert browser.jitter.delay_ms == pytest.approx(20, abs=6)
+
+
+def test_reordered_browser_packets_are_played_in_order_and_a_lost_one_concealed() -> None:
+    browser = WebRtcParticipant("w", "Web", jitter_min_ms=40)
+    browser.set_room_rate(16000)
+    payloads = browser_opus(700.0, 8)
+    arrival = [0, 2, 1, 3, 5, 6, 7]  # packet 4 never arrives; 2 comes before 1
+    for n, i in enumerate(arrival):
+        browser.receive_opus(payloads[i], 500 + i, 960 * i, 0.02 * n, marker=i == 0)
+    frames = [browser.pull_frame(0.041 + 0.02 * t) for t in range(8)]
+    assert all(f is not None and f.size == 320 for f in frames)
+    assert browser.frames_decoded == 7
+    assert browser.jitter.lost == 1
+    # the stream is continuous: the 700 Hz tone comes out of every frame, concealed one too
+    pcm = np.concatenate([f for f in frames if f is not None])
+    assert abs(peak_hz(pcm, 16000) - 700.0) < 10
+
+
+def test_browser_that_stops_sending_goes_silent() -> None:
     browser = WebRtcParticipant("w", "Web")
     browser.set_room_rate(8000)
-    assert browser.pull_frame(0.0) is None  # nothing received yet: silent, nothing concealed
-    for payload in browser_opus(500.0, 3):
-        browser.receive_opus(payload)
-    for _ in range(3):
-        frame = browser.pull_frame(0.0)
-        assert frame is not None and frame.size == 160
-    pulled = [browser.pull_frame(0.0) for _ in range(5)]
-    assert [p is None for p in pulled] == [False, False, False, True, True]
-
-
-def test_backlog_is_bounded() -> None:
-    browser = WebRtcParticipant("w", "Web")
-    for payload in browser_opus(500.0, 10):
-        browser.receive_opus(payload)
-    assert browser.frames_dropped == 6
+    for i, payload in enumerate(browser_opus(500.0, 3)):
+        browser.receive_opus(payload, i, 960 * i, 0.02 * i, marker=i == 0)
+    pulled = [browser.pull_frame(0.021 + 0.02 * t) for t in range(12)]
+    assert all(p is not None and p.size == 160 for p in pulled[:3])
+    assert pulled[-1] is None  # concealment is bounded: then silence
 
 
 def test_phone_is_encoded_once_per_tick_for_all_browsers() -> None:

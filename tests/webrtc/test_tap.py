@@ -65,15 +65,35 @@ async def test_tap_takes_encoded_opus_frames_and_nothing_is_decoded() -> None:
     for i, payload in enumerate(payloads):
         packet = RtpPacket(payload_type=111, sequence_number=1000 + i, timestamp=5000 + 960 * i)
         packet.ssrc = 1234
+        packet.marker = int(i == 0)
         packet.payload = payload
         await receiver._handle_rtp_packet(packet, arrival_time_ms=20 * i)
-    assert frames, "the tap saw no frames"
+        # each packet is handed on as it arrives: aiortc's 80 ms prefetch is bypassed
+        assert len(frames) == i + 1
     assert all(f.codec == "opus" and f.clock_rate_hz == 48000 and f.kind == "audio" for f in frames)
-    assert [f.data for f in frames] == payloads[: len(frames)]
-    assert [f.timestamp for f in frames] == [960 * i for i in range(len(frames))]
-    assert tapped_frames(receiver) == len(frames)
+    assert [f.data for f in frames] == payloads
+    assert [f.timestamp for f in frames] == [960 * i for i in range(12)]
+    assert [f.sequence for f in frames] == [1000 + i for i in range(12)]
+    assert [f.marker for f in frames] == [True] + [False] * 11
+    assert {f.ssrc for f in frames} == {1234}
+    assert tapped_frames(receiver) == 12
     await asyncio.sleep(0.05)
     assert receiver.track._queue.empty()  # type: ignore[attr-defined]  # nothing decoded
+    await receiver.stop()
+
+
+async def test_tapped_audio_keeps_reordered_packets_and_drops_repeats() -> None:
+    receiver, _ = _receiver("audio", OPUS)
+    frames: list[EncodedFrame] = []
+    tap_receiver(receiver, "audio", frames.append)
+    await receiver.receive(RTCRtpReceiveParameters(codecs=[OPUS]))
+    for seq in (7, 9, 8, 9, 10, 7):
+        packet = RtpPacket(payload_type=111, sequence_number=seq, timestamp=960 * seq)
+        packet.ssrc = 5
+        packet.payload = bytes([0x78, seq])
+        await receiver._handle_rtp_packet(packet, arrival_time_ms=0)
+    assert [f.sequence for f in frames] == [7, 9, 8, 10]
+    assert [f.data[1] for f in frames] == [7, 9, 8, 10]
     await receiver.stop()
 
 

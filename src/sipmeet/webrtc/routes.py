@@ -221,7 +221,12 @@ async def _converse(
         await send({"type": "error", "code": "join-first", "message": "send join first"})
         return
     name = str(first.get("name") or "Guest").strip()[:_MAX_NAME] or "Guest"
-    participant = WebRtcParticipant(f"web-{secrets.token_hex(6)}", name)
+    participant = WebRtcParticipant(
+        f"web-{secrets.token_hex(6)}",
+        name,
+        jitter_min_ms=ctx.settings.rtp.jitter_min_ms,
+        jitter_max_ms=ctx.settings.rtp.jitter_max_ms,
+    )
     pid = participant.participant_id
 
     def on_event(event: RoomEvent) -> None:

@@ -63,8 +63,11 @@ class BrowserSession:
         send: SignalSender,
         *,
         pc: RTCPeerConnection | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.participant = participant
+        # Arrival times for the room's jitter buffer: the loop's clock, as the room ticks on.
+        self._clock = clock if clock is not None else asyncio.get_running_loop().time
         self.participant_id = participant.participant_id
         self.sfu = sfu
         self._send = send
@@ -172,8 +175,15 @@ class BrowserSession:
             if frame.kind != "audio":
                 publication.forward(frame.data, frame.timestamp)
                 return
-            if frame.codec.lower() == "opus":
-                self.participant.receive_opus(frame.data)
+            if frame.codec.lower() == "opus" and frame.sequence is not None:
+                self.participant.receive_opus(
+                    frame.data,
+                    frame.sequence,
+                    frame.timestamp,
+                    self._clock(),
+                    marker=frame.marker,
+                    ssrc=frame.ssrc,
+                )
             # The tap sees no header extensions: the level the room measured last tick
             # stands in for the browser's own RFC 6464 level.
             level = self.sfu.room.levels.get(self.participant_id)

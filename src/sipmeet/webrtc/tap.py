@@ -5,6 +5,11 @@
   puts its own queue there before the receiver starts, so every encoded frame goes to a
   sink on the event loop instead, and nothing is decoded (a forwarded VP8 or Opus
   frame is never decoded or re-encoded; the room decodes browser Opus itself, once).
+* Audio skips aiortc's jitter buffer: it holds four packets (80 ms) before it lets the
+  first frame out. An Opus RTP packet is a whole frame, so the tap hands each one on as
+  it arrives, with its sequence number, and the room's own adaptive jitter buffer
+  (``sipmeet.rtp.jitter``) paces the audio it mixes; forwarded audio goes straight on to
+  the subscribers, whose browsers buffer it themselves.
 * Keyframes: a subscriber's PLI/FIR reaches :meth:`RTCRtpSender._send_keyframe`, which
   for pre-encoded packets would do nothing; the tap routes it to a callback, and
   :func:`request_keyframe` sends a PLI to the publisher from its receiver.
@@ -38,6 +43,7 @@ log = logging.getLogger(__name__)
 
 _QUEUE = "_RTCRtpReceiver__decoder_queue"
 _THREAD = "_RTCRtpReceiver__decoder_thread"
+_JITTER = "_RTCRtpReceiver__jitter_buffer"
 _PRIVATE_METHODS = (
     (RTCRtpReceiver, "_send_rtcp_pli"),
     (RTCRtpReceiver, "_handle_rtp_packet"),
@@ -60,6 +66,10 @@ class EncodedFrame:
     clock_rate_hz: int
     timestamp: int  # RTP clock units, starting near 0 for the stream
     data: bytes
+    # Audio only (each packet is a frame): as the packet carried them; None for video.
+    sequence: int | None = None
+    marker: bool = False
+    ssrc: int = 0
 
 
 def check_aiortc(receiver: RTCRtpReceiver | None = None) -> None:
@@ -72,6 +82,45 @@ def check_aiortc(receiver: RTCRtpReceiver | None = None) -> None:
             raise TapError("aiortc RTCRtpReceiver has no decoder queue")
         if not hasattr(receiver, _THREAD):
             raise TapError("aiortc RTCRtpReceiver has no decoder thread attribute")
+        buffer = getattr(receiver, _JITTER, None)
+        if not callable(getattr(buffer, "add", None)):
+            raise TapError("aiortc RTCRtpReceiver has no jitter buffer")
+
+
+class _AudioFrame:
+    """What aiortc's jitter buffer would hand out (``data``, ``timestamp``), plus the
+    packet's own sequence number, marker and SSRC."""
+
+    __slots__ = ("data", "marker", "sequence", "ssrc", "timestamp")
+
+    def __init__(self, packet: Any) -> None:
+        self.data: bytes = packet._data
+        self.timestamp: int = packet.timestamp
+        self.sequence: int = packet.sequence_number
+        self.marker = bool(packet.marker)
+        self.ssrc: int = packet.ssrc
+
+
+class _PassThrough:
+    """Stands in for an audio receiver's jitter buffer: every packet is a frame at once.
+
+    Repeats of the last few sequence numbers are dropped (a duplicated packet would be
+    heard twice by the subscribers); everything else, late or reordered, goes on.
+    """
+
+    capacity = 16
+
+    def __init__(self) -> None:
+        self._recent: list[int] = []
+
+    def add(self, packet: Any) -> tuple[bool, _AudioFrame | None]:
+        seq = packet.sequence_number
+        if seq in self._recent:
+            return False, None
+        self._recent.append(seq)
+        if len(self._recent) > self.capacity:
+            del self._recent[0]
+        return False, _AudioFrame(packet)
 
 
 class _TapQueue(queue.Queue[Any]):
@@ -89,6 +138,7 @@ class _TapQueue(queue.Queue[Any]):
             return
         codec, frame = item
         self.frames += 1
+        audio = isinstance(frame, _AudioFrame)
         try:
             self._sink(
                 EncodedFrame(
@@ -97,6 +147,9 @@ class _TapQueue(queue.Queue[Any]):
                     codec.clockRate,
                     frame.timestamp,
                     bytes(frame.data),
+                    frame.sequence if audio else None,
+                    frame.marker if audio else False,
+                    frame.ssrc if audio else 0,
                 )
             )
         except Exception:
@@ -107,11 +160,14 @@ def tap_receiver(receiver: RTCRtpReceiver, kind: str, sink: Callable[[EncodedFra
     """Send every encoded frame ``receiver`` reassembles to ``sink`` instead of its decoder.
 
     Call it from the peer connection's ``track`` event, before the receiver starts.
+    Audio frames come one per RTP packet, as the packets arrive (see the module docstring).
     """
     check_aiortc(receiver)
     if getattr(receiver, _THREAD) is not None:
         raise TapError("the receiver has already started decoding")
     setattr(receiver, _QUEUE, _TapQueue(kind, sink))
+    if kind == "audio":
+        setattr(receiver, _JITTER, _PassThrough())
 
 
 def tapped_frames(receiver: RTCRtpReceiver) -> int:
