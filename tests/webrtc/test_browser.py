@@ -76,6 +76,18 @@ async def test_chromium_joins_hears_a_phone_and_is_heard(tmp_path: Path) -> None
                     " && window.meeting.pc.connectionState === 'connected'",
                     timeout=20000,
                 )
+                # the page trickled its ICE candidates instead of waiting for them all
+                assert await page.evaluate("window.meeting.candidatesSent") > 0
+                pair = await page.evaluate(
+                    """async () => {
+                        let out = null;
+                        (await window.meeting.pc.getStats()).forEach((s) => {
+                          if (s.type === 'candidate-pair' && s.nominated) out = s.state;
+                        });
+                        return out;
+                    }"""
+                )
+                assert pair == "succeeded"
                 badge = page.locator("li[data-kind=sip] .phone")
                 await badge.wait_for(timeout=5000)
                 assert "+4930" in await badge.inner_text()

@@ -87,7 +87,7 @@ class WsBrowser:
         self.joined: dict[str, Any] = {}
         self._reader: asyncio.Task[None] | None = None
 
-    async def join(self, name: str, with_tone: bool) -> None:
+    async def join(self, name: str, with_tone: bool, *, trickle: bool = False) -> None:
         await self.ws.send(json.dumps({"type": "join", "name": name}))
         self.joined = json.loads(await self.ws.recv())
         assert self.joined["type"] == "joined"
@@ -96,7 +96,19 @@ class WsBrowser:
         else:
             self.pc.addTransceiver("audio", direction="recvonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        await self.ws.send(json.dumps({"type": "offer", "sdp": self.pc.localDescription.sdp}))
+        sdp = self.pc.localDescription.sdp
+        if not trickle:
+            await self.ws.send(json.dumps({"type": "offer", "sdp": sdp}))
+        else:  # as a browser does: the offer without candidates, then each one, then the end
+            lines = sdp.splitlines()
+            candidates = [x.removeprefix("a=") for x in lines if x.startswith("a=candidate:")]
+            assert candidates
+            kept = [x for x in lines if not x.startswith(("a=candidate:", "a=end-of-candidates"))]
+            await self.ws.send(json.dumps({"type": "offer", "sdp": "\r\n".join(kept) + "\r\n"}))
+            for candidate in candidates:
+                message = {"type": "candidate", "candidate": candidate, "sdpMid": "0"}
+                await self.ws.send(json.dumps({**message, "sdpMLineIndex": 0}))
+            await self.ws.send(json.dumps({"type": "candidate", "candidate": ""}))
         self._reader = asyncio.ensure_future(self._read())
 
     async def _read(self) -> None:
@@ -152,6 +164,27 @@ async def test_socket_refuses_bad_tokens_and_rooms(
             async with websockets.connect(f"ws://{host}/ws/rooms/{room}?token={token}") as ws:
                 await ws.recv()
     assert not len(ctx.registry)
+
+
+async def test_trickled_candidates_connect(ctx: WebRtcContext) -> None:
+    token = create_token("APIa", SECRET_A, room_id="room-1")
+    async with (
+        serve(ctx) as host,
+        websockets.connect(f"ws://{host}/ws/rooms/room-1?token={token}") as ws,
+    ):
+        browser = WsBrowser(ws)
+        await browser.join("Alice", with_tone=True, trickle=True)
+        await _until(lambda: browser.pc.connectionState == "connected")
+        session = ctx.sessions[browser.joined["participantId"]]
+        await _until(lambda: session.participant.frames_decoded > 5)
+        assert "error" not in browser.types()
+        # the server paired the trickled candidates (not only ones learnt from checks)
+        ice = session.pc.getTransceivers()[0].receiver.transport.transport
+        ours = browser.pc.getTransceivers()[0].sender.transport.transport
+        local = {(c.ip, c.port) for c in ours.iceGatherer.getLocalCandidates()}
+        remote = {(c.ip, c.port) for c in ice.getRemoteCandidates() if c.type == "host"}
+        assert local <= remote
+        await browser.close()
 
 
 async def test_two_browsers_meet_and_see_events(ctx: WebRtcContext) -> None:

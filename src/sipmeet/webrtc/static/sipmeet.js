@@ -15,7 +15,8 @@
 //   track {participantId, track, stream}     left {reason}      error {code, message}
 // Properties: participants (Map id -> {participantId, kind: "sip"|"webrtc", name,
 //   maskedNumber, muted, handRaised, speaking}), participantId, pc (the RTCPeerConnection),
-//   localStream, sipUri, muted, handRaised, moderator.
+//   localStream, sipUri, muted, handRaised, moderator, candidatesSent (ICE candidates
+//   trickled to the server: the offer goes out at once, candidates follow as found).
 // Devices: Meeting.microphones() lists audio inputs; meeting.useMicrophone(deviceId) switches.
 // Remote audio plays through hidden <audio> elements unless {autoplay: false}.
 
@@ -40,6 +41,9 @@ export class Meeting extends EventTarget {
     this._mids = new Map(); // mid -> participantId (server-sent m-lines)
     this._audio = new Map(); // participantId -> <audio>
     this._queue = Promise.resolve(); // signalling messages are handled one at a time
+    this._described = false; // the first description went out: candidates may follow it
+    this._candidates = []; // found before that
+    this.candidatesSent = 0;
   }
 
   static async microphones() {
@@ -123,15 +127,28 @@ export class Meeting extends EventTarget {
 
   async _localDescription(description) {
     await this.pc.setLocalDescription(description);
-    if (this.pc.iceGatheringState !== "complete") {
-      // No trickle: the server wants one complete description.
-      await new Promise((resolve) => {
-        const check = () => this.pc.iceGatheringState === "complete" && resolve();
-        this.pc.addEventListener("icegatheringstatechange", check);
-        setTimeout(resolve, 3000);
-      });
-    }
     return this.pc.localDescription.sdp;
+  }
+
+  // Trickle ICE: each candidate goes to the server as the browser finds it, after the
+  // description it belongs to; a null candidate (gathering done) says end-of-candidates.
+  _onCandidate(candidate) {
+    if (candidate && !candidate.candidate) return; // the per-generation end marker
+    const message = candidate
+      ? { type: "candidate", candidate: candidate.candidate, sdpMid: candidate.sdpMid, sdpMLineIndex: candidate.sdpMLineIndex }
+      : { type: "candidate", candidate: "" };
+    if (!this._described) { this._candidates.push(message); return; }
+    this._sendCandidate(message);
+  }
+
+  _sendCandidate(message) {
+    if (message.candidate) this.candidatesSent += 1;
+    this._send(message);
+  }
+
+  _describedNow() {
+    this._described = true;
+    for (const message of this._candidates.splice(0)) this._sendCandidate(message);
   }
 
   _mapTracks(tracks) {
@@ -147,9 +164,11 @@ export class Meeting extends EventTarget {
         for (const p of message.participants) this.participants.set(p.participantId, { ...p, speaking: false });
         this.pc = new RTCPeerConnection({ iceServers: [] });
         this.pc.addEventListener("track", (e) => this._onTrack(e));
+        this.pc.addEventListener("icecandidate", (e) => this._onCandidate(e.candidate));
         for (const track of this.localStream.getTracks()) this.pc.addTrack(track, this.localStream);
         const sdp = await this._localDescription(await this.pc.createOffer());
         this._send({ type: "offer", sdp });
+        this._describedNow();
         this._emit("joined", { participantId: this.participantId, participants: [...this.participants.values()] });
         break;
       }
