@@ -217,6 +217,7 @@ class Node:
         routers.append(create_dashboard_router(api))  # admin account made on first start
         app = create_app(api, routers=routers)
         app.state.metrics.registry.register(WebhookCollector(self.webhooks))
+        self.manager.subscribe(app.state.metrics.on_call_event)
         self.http = HttpServer(app, s.http.host, s.http.port)
         await self.http.start()
 

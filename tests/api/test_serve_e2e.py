@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.harness import Server, free_port
 
 pytestmark = pytest.mark.timeout(90)
+
+METRICS_DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
 
 @pytest.fixture
@@ -59,6 +63,11 @@ def test_serve_answers_health_and_rooms(served: tuple[Server, int]) -> None:
     assert httpx.get(f"{base}/v2/rooms").status_code == 401
     metrics = httpx.get(f"{base}/metrics").text
     assert "sipmeet_calls_active 0.0" in metrics
+    # every series the node exposes is documented, and the reference names nothing else
+    families = {f.name: f.type for f in text_string_to_metric_families(metrics)}
+    exposed = {name + ("_total" if kind == "counter" else "") for name, kind in families.items()}
+    documented = set(re.findall(r"^\| `(sipmeet_\w+)`", METRICS_DOC.read_text(), re.M))
+    assert exposed == documented
 
     # SIGTERM stops the HTTP side with the rest.
     assert server.proc is not None

@@ -250,6 +250,8 @@ def test_rejected_call_is_reported(
     assert r.status_code == 201, r.text
     room = server.new_room(account["apiKey"])
     server.cli("rooms", "deactivate", room, json_out=False)
+    labels = (("reason", "room-inactive"), ("status", "480"))
+    refused_before = scrape(server).get("sipmeet_calls_rejected_total", {}).get(labels, 0.0)
     result = run_sipp(
         "invite_rejected.xml",
         server.sip_port,
@@ -265,6 +267,9 @@ def test_rejected_call_is_reported(
     data = event["data"]
     assert isinstance(data, dict)
     assert (data["roomId"], data["status"], data["reason"]) == (room, 480, "room-inactive")
+    # /metrics counts the refusal (it leaves no call record) exactly once
+    refused = scrape(server)["sipmeet_calls_rejected_total"]
+    assert refused[labels] == refused_before + 1
     hit = good.hits[0]
     secret = str(r.json()["secret"])
     assert verify_signature(secret, hit.body, hit.headers["x-sipmeet-signature"], time.time())

@@ -2,7 +2,8 @@
 
 Figures are read at scrape time from what the node already has: the live calls
 (``describe()["quality"]``), the room registry and its 20 ms clocks, and the call records
-(ends by result and reason). Room events feed the join/leave counters. RTP figures of live calls
+(ends by result and reason). Room events feed the join/leave counters, and the bridge's
+call events the count of INVITEs refused after the challenge (they leave no call record). RTP figures of live calls
 are gauges (they leave with the call); per-call totals stay in the call records.
 """
 
@@ -11,10 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from sipmeet.bridge.results import CallEvent, CallRejected
 from sipmeet.rooms.events import ParticipantJoined, ParticipantLeft, RoomEvent
 
 from .context import ApiContext, run_sync
@@ -109,6 +116,9 @@ class Metrics:
     """The app's metrics: a private registry, the scrape-time collector and event counters."""
 
     def __init__(self) -> None:
+        # No ``*_created`` timestamp series beside each counter (a process-wide switch of
+        # prometheus_client; the node's counters start with the process anyway).
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=False)
         self._node = _NodeCollector()
         self.registry.register(self._node)
@@ -129,6 +139,17 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+
+        self.calls_rejected = Counter(
+            "sipmeet_calls_rejected",
+            "INVITEs refused after the digest challenge, by SIP status and reason",
+            ["status", "reason"],
+            registry=self.registry,
+        )
+
+    def on_call_event(self, event: CallEvent) -> None:
+        if isinstance(event, CallRejected):
+            self.calls_rejected.labels(str(event.status), event.reason).inc()
 
     def on_room_event(self, event: RoomEvent) -> None:
         if isinstance(event, ParticipantJoined):
