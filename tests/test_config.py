@@ -76,7 +76,7 @@ def test_contract_names_follow_the_naming_rule() -> None:
 
 def test_every_setting_has_a_one_line_doc() -> None:
     specs = setting_specs()
-    assert len(specs) == 26
+    assert len(specs) == 27
     for spec in specs:
         assert spec.doc and "\n" not in spec.doc, spec.key
         assert spec.doc.endswith("."), spec.key
@@ -259,6 +259,21 @@ def test_master_key_from_environment_or_file_never_echoed(tmp_path: Path) -> Non
         load(env={"SIPMEET_MASTER_KEY": secret})
     assert str(info.value) == "master_key: must be 32 bytes in url-safe base64 (44 characters)"
     assert KEY not in repr(load(env={"SIPMEET_MASTER_KEY": KEY}))
+
+
+def test_admin_password_is_a_secret_checked_without_echo(tmp_path: Path) -> None:
+    secret = "correct horse battery staple"
+    assert load(env={"SIPMEET_ADMIN_PASSWORD": secret}).admin.password == secret
+    config = tmp_path / "c.toml"
+    config.write_text(f'[admin]\npassword = "{secret}"\n', encoding="utf-8")
+    assert load(config=config).admin.password == secret
+    assert secret not in repr(load(config=config))
+    assert load().admin.password is None
+    specs = {spec.key: spec for spec in setting_specs()}
+    assert specs["admin.password"].flag is None
+    with pytest.raises(ConfigError) as info:
+        load(env={"SIPMEET_ADMIN_PASSWORD": "short!"})
+    assert str(info.value) == "admin.password: must be at least 8 characters, got 6"
 
 
 def test_settings_are_frozen() -> None:

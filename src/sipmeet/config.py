@@ -105,6 +105,12 @@ def _port(value: int) -> str | None:
     return None if 1 <= value <= 65535 else f"must be 1-65535, got {value}"
 
 
+def _admin_password(value: str | None) -> str | None:
+    if value is not None and len(value) < 8:
+        return f"must be at least 8 characters, got {len(value)}"  # never the value itself
+    return None
+
+
 def _at_least(low: int) -> Check:
     def check(value: int) -> str | None:
         return None if value >= low else f"must be at least {low}, got {value}"
@@ -205,6 +211,7 @@ _CHECKS: dict[str, Check] = {
     "http.port": _port,
     "media.opus_complexity": _between(0, 10),
     "media.alone_timeout_s": _at_least(1),
+    "admin.password": _admin_password,
 }
 # Shown in the reference instead of the literal default (derived or file-backed values).
 _DEFAULT_DOCS = {
@@ -213,9 +220,10 @@ _DEFAULT_DOCS = {
     "public_url": "`http://<http.host>:<http.port>`",
     "master_key": "`<data_dir>/master.key`",
     "sip.domain": "the SIP host",
+    "admin.password": "random, logged once on first start",
 }
 # Secrets have no command-line flag and are never printed.
-_SECRETS = frozenset({"master_key"})
+_SECRETS = frozenset({"master_key", "admin.password"})
 
 
 # --- the tree (each field's docstring feeds the generated reference) --------------------------
@@ -303,6 +311,14 @@ class Log:
     """text (for people) or json (one object per line)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Admin:
+    """The dashboard's `admin` account."""
+
+    password: str | None = field(default=None, repr=False)
+    """Its password, at least 8 characters: set on first start, reset to it on a later start (recovery)."""
+
+
 def _default_public_url(http: Http) -> str:
     host = http.host
     if ":" in host:  # IPv6 literal
@@ -327,6 +343,7 @@ class Settings:
     http: Http = field(default_factory=Http)
     media: Media = field(default_factory=Media)
     log: Log = field(default_factory=Log)
+    admin: Admin = field(default_factory=Admin)
 
     def __post_init__(self) -> None:
         # Derived defaults. Note: dataclasses.replace() keeps already-derived values.
@@ -345,7 +362,14 @@ class Settings:
         return f"Settings({fields})"
 
 
-SECTIONS: dict[str, type[Any]] = {"sip": Sip, "rtp": Rtp, "http": Http, "media": Media, "log": Log}
+SECTIONS: dict[str, type[Any]] = {
+    "sip": Sip,
+    "rtp": Rtp,
+    "http": Http,
+    "media": Media,
+    "log": Log,
+    "admin": Admin,
+}
 
 
 # --- specs: one per setting ------------------------------------------------------------------
@@ -605,7 +629,8 @@ command reads the same settings, so run them with the server's file and environm
 Secrets have no flag (command lines are visible to other users): `master_key` comes from
 `SIPMEET_MASTER_KEY` or the file; without it the key is read from `<data_dir>/master.key`,
 which is created (mode 0600) on first use. Keep that file with the database: stored API
-secrets and SIP passwords cannot be read without it.
+secrets and SIP passwords cannot be read without it. `admin.password` (the dashboard's
+`admin` account, `SIPMEET_ADMIN_PASSWORD`) is the other secret.
 
 Example:
 

@@ -135,6 +135,7 @@ def make_settings(data_dir: Path) -> Settings:
         "SIPMEET_DATA_DIR": str(data_dir),
         "SIPMEET_SIP_DOMAIN": DOMAIN,
         "SIPMEET_PUBLIC_URL": PUBLIC_URL,
+        "SIPMEET_ADMIN_PASSWORD": PASSWORD,
     }
     return load_settings({}, env, None)
 
@@ -174,7 +175,6 @@ def passwords() -> Passwords:
 def app(ctx: ApiContext, clock: Clock, passwords: Passwords) -> FastAPI:
     router = create_dashboard_router(
         ctx,
-        environ={"SIPMEET_ADMIN_PASSWORD": PASSWORD},
         passwords=passwords,
         limiter=LoginRateLimiter(clock=clock.unix),
         clock=clock.unix,

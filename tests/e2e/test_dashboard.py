@@ -79,7 +79,7 @@ def test_dashboard_keys_rooms_live_call_and_rotation(
     (workdir / "speech_pcmu.wav").write_bytes(wavs["speech_pcmu"].read_bytes())
     # The password came from the environment: it is not printed.
     assert "dashboard admin password:" not in server.log_text()
-    assert "admin account created with the password from SIPMEET_ADMIN_PASSWORD" in (
+    assert "account created with the password from admin.password (SIPMEET_ADMIN_PASSWORD)" in (
         server.log_text()
     )
     assert ADMIN_PASSWORD not in server.log_text()

@@ -15,7 +15,8 @@ __all__ = ["ADMIN_USERNAME", "PASSWORD_ENV", "Passwords", "ensure_admin"]
 log = logging.getLogger(__name__)
 
 ADMIN_USERNAME = "admin"
-PASSWORD_ENV = "SIPMEET_ADMIN_PASSWORD"
+PASSWORD_ENV = "SIPMEET_ADMIN_PASSWORD"  # the ``admin.password`` setting's variable
+PASSWORD_SETTING = f"admin.password ({PASSWORD_ENV})"
 _MIN_LENGTH = 8
 
 
@@ -50,12 +51,12 @@ class Passwords:
 
 
 def ensure_admin(store: Store, passwords: Passwords, wanted: str | None) -> str | None:
-    """Create the ``admin`` account on first start, with ``wanted`` (``SIPMEET_ADMIN_PASSWORD``)
+    """Create the ``admin`` account on first start, with ``wanted`` (``admin.password``)
     or a random password, which is then logged once at WARNING. When the account exists and
     ``wanted`` is set but differs, the password is reset to it (recovery). Returns the password
     when this call set one, else None."""
     if wanted is not None and len(wanted) < _MIN_LENGTH:
-        log.warning("%s is shorter than %d characters", PASSWORD_ENV, _MIN_LENGTH)
+        log.warning("%s is shorter than %d characters", PASSWORD_SETTING, _MIN_LENGTH)
     current = store.admin_password_hash(ADMIN_USERNAME)
     if current is None:
         password = wanted or secrets.token_urlsafe(15)
@@ -64,12 +65,12 @@ def ensure_admin(store: Store, passwords: Passwords, wanted: str | None) -> str 
         except Conflict:  # another node created it at the same moment (and logged it)
             return None
         if wanted:
-            log.info("dashboard admin account created with the password from %s", PASSWORD_ENV)
+            log.info("dashboard admin account created with the password from %s", PASSWORD_SETTING)
         else:
             log.warning("dashboard admin password: %s", password)
         return password
     if wanted and not passwords.verify(current, wanted):
         store.set_admin_password_hash(ADMIN_USERNAME, passwords.hash(wanted))
-        log.warning("dashboard admin password reset from %s", PASSWORD_ENV)
+        log.warning("dashboard admin password reset from %s", PASSWORD_SETTING)
         return wanted
     return None

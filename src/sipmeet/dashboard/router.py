@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from importlib import resources
 
 from fastapi import APIRouter
@@ -13,7 +12,7 @@ from fastapi.responses import Response
 from sipmeet.api.context import ApiContext
 
 from .core import PREFIX, Dashboard
-from .passwords import PASSWORD_ENV, Passwords, ensure_admin
+from .passwords import Passwords, ensure_admin
 from .ratelimit import LoginRateLimiter
 from .routes_auth import add_auth_routes
 from .routes_history import add_history_routes
@@ -35,17 +34,15 @@ def _static(name: str) -> bytes:
 def create_dashboard_router(
     ctx: ApiContext,
     *,
-    environ: Mapping[str, str] | None = None,
     passwords: Passwords | None = None,
     limiter: LoginRateLimiter | None = None,
     clock: Callable[[], float] = time.time,
 ) -> APIRouter:
     """The dashboard's routes over ``ctx``. Creates the ``admin`` account on first start (its
-    password from ``SIPMEET_ADMIN_PASSWORD`` in ``environ``, default the process environment,
-    else random and logged once). Sessions are signed with a key derived from the master key."""
-    env = os.environ if environ is None else environ
+    password the ``admin.password`` setting, else random and logged once). Sessions are signed
+    with a key derived from the master key."""
     passwords = passwords or Passwords()
-    ensure_admin(ctx.store, passwords, env.get(PASSWORD_ENV) or None)
+    ensure_admin(ctx.store, passwords, ctx.settings.admin.password)
     dash = Dashboard(
         ctx,
         passwords=passwords,
