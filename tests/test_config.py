@@ -11,8 +11,10 @@ from sipmeet.config import (
     ConfigError,
     PortRange,
     Settings,
+    is_wildcard,
     load_settings,
     parse_port_range,
+    primary_address,
     reference_markdown,
     setting_specs,
 )
@@ -76,7 +78,7 @@ def test_contract_names_follow_the_naming_rule() -> None:
 
 def test_every_setting_has_a_one_line_doc() -> None:
     specs = setting_specs()
-    assert len(specs) == 27
+    assert len(specs) == 28
     for spec in specs:
         assert spec.doc and "\n" not in spec.doc, spec.key
         assert spec.doc.endswith("."), spec.key
@@ -274,6 +276,29 @@ def test_admin_password_is_a_secret_checked_without_echo(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as info:
         load(env={"SIPMEET_ADMIN_PASSWORD": "short!"})
     assert str(info.value) == "admin.password: must be at least 8 characters, got 6"
+
+
+def test_public_address_defaults_to_the_host_or_the_primary_address() -> None:
+    s = load(env={"SIPMEET_SIP_HOST": "192.0.2.10"})
+    assert (s.sip.public_address, s.sip.domain, s.sip.media_address) == ("192.0.2.10",) * 3
+    wild = load(env={"SIPMEET_SIP_HOST": "0.0.0.0"})
+    assert wild.sip.public_address == primary_address() != "0.0.0.0"
+    assert wild.sip.domain == wild.sip.public_address
+    assert wild.sip.media_address == primary_address()
+    assert is_wildcard("::") and is_wildcard("0.0.0.0") and not is_wildcard("127.0.0.1")
+    assert not is_wildcard("sip.example.com")
+    nat = load(env={"SIPMEET_SIP_HOST": "10.0.0.5", "SIPMEET_SIP_PUBLIC_ADDRESS": "203.0.113.7"})
+    assert (nat.sip.media_address, nat.sip.public_address) == ("10.0.0.5", "203.0.113.7")
+    assert nat.sip.domain == "203.0.113.7"
+    named = load(env={"SIPMEET_SIP_HOST": "0.0.0.0", "SIPMEET_SIP_DOMAIN": "sip.example.com"})
+    assert named.sip.domain == "sip.example.com"
+    for bad, why in (
+        ("0.0.0.0", "must be a reachable address, not '0.0.0.0'"),
+        ("sip.example.com", "must be an IP address (it goes into SDP), got 'sip.example.com'"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            load(env={"SIPMEET_SIP_PUBLIC_ADDRESS": bad})
+        assert str(info.value) == f"sip.public_address: {why}"
 
 
 def test_settings_are_frozen() -> None:

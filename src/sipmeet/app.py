@@ -34,6 +34,7 @@ from .webhooks import WebhookCollector, WebhookWorker
 from .webrtc import (
     WebRtcContext,
     allow_remote_addresses,
+    announce_addresses,
     create_router,
     restrict_host_addresses,
 )
@@ -147,7 +148,7 @@ class Node:
         sip = s.sip
         endpoint = SipEndpoint(
             EndpointConfig(
-                host=sip.host,
+                host=sip.public_address,  # what Via and Contact carry
                 port=sip.port,
                 domain=sip.domain,
                 user_agent=f"sipmeet/{__version__}",
@@ -165,7 +166,7 @@ class Node:
         first, last = s.rtp.ports.first, s.rtp.ports.last
         ports = PortAllocator(sip.host, first, last)
         media = MediaConfig(
-            address=sip.host,
+            address=sip.public_address,  # the SDP c= address
             rtp_timeout_s=s.rtp.timeout_s,
             jitter_min_ms=s.rtp.jitter_min_ms,
             jitter_max_ms=s.rtp.jitter_max_ms,
@@ -206,10 +207,12 @@ class Node:
             auth_failures=lambda: manager.auth_failures,
         )
         # Browsers reach the media on the same address as phones do.
-        restrict_host_addresses([s.sip.host])
-        if _is_loopback(s.sip.host):
+        local = sip.media_address
+        restrict_host_addresses([local])
+        announce_addresses({local: sip.public_address})
+        if _is_loopback(local) and _is_loopback(sip.public_address):
             # a loopback-only node checks the browser's loopback candidates, nothing else
-            allow_remote_addresses([s.sip.host])
+            allow_remote_addresses([local])
         self.webrtc = WebRtcContext(self.store, self.rooms, s, phones=self.manager)
         transport = s.sip.provider_transport.lower()  # validated: "", udp, tcp or tls
         providers = ProviderContext(s, self.store, transport=cast(Transport, transport) or None)
@@ -256,10 +259,11 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     try:
         await node.start()
         log.info(
-            "sipmeet %s ready: SIP %s:%d domain %s, RTP %s-%s, data %s",
+            "sipmeet %s ready: SIP %s:%d (announced as %s) domain %s, RTP %s-%s, data %s",
             __version__,
             settings.sip.host,
             settings.sip.port,
+            settings.sip.public_address,
             settings.sip.domain,
             settings.rtp.ports.first,
             settings.rtp.ports.last,

@@ -21,6 +21,7 @@ import functools
 import ipaddress
 import itertools
 import re
+import socket
 import tomllib
 import typing
 from collections.abc import Callable, Iterator, Mapping
@@ -138,6 +139,14 @@ def _host(value: str) -> str | None:
     return None
 
 
+def _public_address(value: str) -> str | None:
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return f"must be an IP address (it goes into SDP), got {value!r}"
+    return f"must be a reachable address, not {value!r}" if address.is_unspecified else None
+
+
 def _url(value: str) -> str | None:
     if re.fullmatch(r"https?://[^\s/?#]+(/[^\s]*)?", value):
         return None
@@ -195,6 +204,7 @@ _CHECKS: dict[str, Check] = {
     "public_url": _url,
     "master_key": _master_key,
     "sip.host": _host,
+    "sip.public_address": _public_address,
     "sip.port": _port,
     "sip.domain": _host,
     "sip.t1_ms": _at_least(1),
@@ -219,7 +229,8 @@ _DEFAULT_DOCS = {
     "database_url": "`sqlite:///<data_dir>/sipmeet.db`",
     "public_url": "`http://<http.host>:<http.port>`",
     "master_key": "`<data_dir>/master.key`",
-    "sip.domain": "the SIP host",
+    "sip.domain": "`sip.public_address`",
+    "sip.public_address": "`sip.host`; for `0.0.0.0`/`::` the default route's address",
     "admin.password": "random, logged once on first start",
 }
 # Secrets have no command-line flag and are never printed.
@@ -234,7 +245,9 @@ class Sip:
     """SIP signalling."""
 
     host: str = "127.0.0.1"
-    """Address the SIP UDP and TCP listeners bind to."""
+    """Address SIP and RTP bind to; `0.0.0.0` or `::` binds all (WebRTC then uses the default route's)."""
+    public_address: str = ""
+    """Address peers reach us at, in Contact, Via, SDP and ICE candidates (set it behind 1:1 NAT)."""
     port: int = 5060
     """SIP port, for UDP and TCP alike."""
     domain: str = ""
@@ -259,8 +272,18 @@ class Sip:
     """Digest algorithms to challenge with, preferred first, e.g. "SHA-256,MD5" (many UAs fail on any SHA-256 one)."""
 
     def __post_init__(self) -> None:
+        if not self.public_address:
+            address = self.host
+            if is_wildcard(address):  # bound everywhere: announce the default route's address
+                address = primary_address(ipv6=":" in address)
+            object.__setattr__(self, "public_address", address)
         if not self.domain:
-            object.__setattr__(self, "domain", self.host)
+            object.__setattr__(self, "domain", self.public_address)
+
+    @property
+    def media_address(self) -> str:
+        """The local address media binds to: ``host``, or for a wildcard the primary one."""
+        return primary_address(ipv6=":" in self.host) if is_wildcard(self.host) else self.host
 
     @property
     def digest_algorithm_list(self) -> tuple[str, ...]:
@@ -317,6 +340,25 @@ class Admin:
 
     password: str | None = field(default=None, repr=False)
     """Its password, at least 8 characters: set on first start, reset to it on a later start (recovery)."""
+
+
+def is_wildcard(address: str) -> bool:
+    """``0.0.0.0`` or ``::``: bind on every interface."""
+    try:
+        return ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        return False
+
+
+def primary_address(*, ipv6: bool = False) -> str:
+    """This machine's address on its default route (no packet is sent); loopback without one."""
+    family, probe = (socket.AF_INET6, "2001:db8::1") if ipv6 else (socket.AF_INET, "192.0.2.1")
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.connect((probe, 9))
+            return str(sock.getsockname()[0])
+    except OSError:
+        return "::1" if ipv6 else "127.0.0.1"
 
 
 def _default_public_url(http: Http) -> str:
@@ -639,7 +681,8 @@ data_dir = "/var/lib/sipmeet"
 public_url = "https://meet.example.com"
 
 [sip]
-host = "0.0.0.0"
+host = "0.0.0.0"                # bind everywhere...
+public_address = "203.0.113.7"  # ...and announce this one (e.g. a cloud VM's public IP)
 domain = "sip.example.com"
 
 [rtp]

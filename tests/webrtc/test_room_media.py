@@ -12,6 +12,8 @@ from sipmeet.webrtc import ForwardedTrack, Publication, RoomSfu, WebRtcParticipa
 from sipmeet.webrtc.extmap import ExtmapIds
 from sipmeet.webrtc.ice import (
     allow_remote_addresses,
+    announce_addresses,
+    announce_sdp,
     filter_remote_sdp,
     new_peer_connection,
     remote_candidate_allowed,
@@ -220,6 +222,34 @@ async def test_candidates_are_only_on_the_configured_address() -> None:
     await pc.close()
     with pytest.raises(ValueError):
         restrict_host_addresses([])
+
+
+def test_descriptions_announce_the_public_address_behind_nat() -> None:
+    sdp = "\r\n".join(
+        [
+            "v=0",
+            "o=- 1 1 IN IP4 0.0.0.0",
+            "c=IN IP4 10.0.0.5",
+            "m=audio 40000 UDP/TLS/RTP/SAVPF 111",
+            "c=IN IP4 10.0.0.5",
+            "a=candidate:a1 1 udp 2130706431 10.0.0.5 40000 typ host",
+            "a=candidate:a2 1 udp 2130706431 10.0.0.6 40002 typ host",
+            "a=end-of-candidates",
+            "",
+        ]
+    )
+    try:
+        announce_addresses({"10.0.0.5": "203.0.113.7"})
+        out = announce_sdp(sdp).split("\r\n")
+        assert out[2] == out[4] == "c=IN IP4 203.0.113.7"
+        assert out[5] == "a=candidate:a1 1 udp 2130706431 203.0.113.7 40000 typ host"
+        assert out[6] == "a=candidate:a2 1 udp 2130706431 10.0.0.6 40002 typ host"  # not mapped
+        assert out[1] == "o=- 1 1 IN IP4 0.0.0.0" and out[-1] == ""
+        announce_addresses({"10.0.0.5": "2001:db8::7"})
+        assert announce_sdp(sdp).split("\r\n")[2] == "c=IN IP6 2001:db8::7"
+    finally:
+        announce_addresses({})
+    assert announce_sdp(sdp) == sdp  # nothing announced: unchanged
 
 
 def test_remote_candidates_can_be_limited_to_loopback() -> None:

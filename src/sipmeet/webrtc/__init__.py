@@ -2,6 +2,8 @@
 
 from .ice import (
     allow_remote_addresses,
+    announce_addresses,
+    announce_sdp,
     filter_remote_sdp,
     host_addresses,
     new_peer_connection,
@@ -38,6 +40,8 @@ __all__ = [
     "WebRtcContext",
     "WebRtcParticipant",
     "allow_remote_addresses",
+    "announce_addresses",
+    "announce_sdp",
     "check_aiortc",
     "create_router",
     "filter_remote_sdp",

@@ -6,11 +6,17 @@ gathering goes through :func:`restrict_host_addresses`; this module is the one p
 that touches aioice. No STUN or TURN servers are configured: the server is reachable
 directly. Optionally (:func:`allow_remote_addresses`) the browser's candidates are
 limited too, so that connectivity checks never go anywhere else (nor to mDNS names).
+
+Behind a 1:1 NAT the address the server binds to is not the one browsers can reach:
+:func:`announce_addresses` maps each local address to its public one, and
+:func:`announce_sdp` rewrites the server's descriptions with it before they are sent
+(candidates and ``c=`` lines). The NAT forwards the browser's checks to the local socket,
+and ICE pairs by username, not by the address the check was sent to.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import aioice.ice
 import aioice.stun
@@ -18,6 +24,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 
 __all__ = [
     "allow_remote_addresses",
+    "announce_addresses",
+    "announce_sdp",
     "filter_remote_sdp",
     "host_addresses",
     "new_peer_connection",
@@ -29,6 +37,7 @@ _addresses: tuple[str, ...] = ("127.0.0.1",)
 _remote: frozenset[str] | None = None
 _installed = False
 _checks_filtered = False
+_announced: dict[str, str] = {}
 
 
 def _gather(use_ipv4: bool, use_ipv6: bool) -> list[str]:
@@ -44,6 +53,33 @@ def restrict_host_addresses(addresses: Sequence[str]) -> None:
     if not _installed:
         aioice.ice.get_host_addresses = _gather
         _installed = True
+
+
+def announce_addresses(mapping: Mapping[str, str]) -> None:
+    """Announce each local address (key) as its public one (value), process-wide."""
+    _announced.clear()
+    _announced.update({k: v for k, v in mapping.items() if k != v})
+
+
+def announce_sdp(sdp: str) -> str:
+    """``sdp`` (the server's own) with its candidate and ``c=`` addresses announced."""
+    if not _announced:
+        return sdp
+    lines = sdp.split("\r\n")
+    for i, line in enumerate(lines):
+        if line.startswith("a=candidate:"):
+            fields = line.split(" ")
+            if len(fields) >= 8 and fields[4] in _announced:
+                fields[4] = _announced[fields[4]]
+                lines[i] = " ".join(fields)
+        elif line.startswith("c=IN IP"):
+            fields = line.split(" ")
+            if len(fields) == 3 and fields[2] in _announced:
+                public = _announced[fields[2]]
+                fields[1] = "IP6" if ":" in public else "IP4"
+                fields[2] = public
+                lines[i] = " ".join(fields)
+    return "\r\n".join(lines)
 
 
 def host_addresses() -> tuple[str, ...]:

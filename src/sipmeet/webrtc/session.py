@@ -25,7 +25,12 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 from .extmap import ExtmapIds
-from .ice import filter_remote_sdp, new_peer_connection, remote_candidate_allowed
+from .ice import (
+    announce_sdp,
+    filter_remote_sdp,
+    new_peer_connection,
+    remote_candidate_allowed,
+)
 from .participant import WebRtcParticipant
 from .sfu import RoomSfu
 from .tap import (
@@ -98,7 +103,7 @@ class BrowserSession:
             await self.pc.setLocalDescription(answer)
             message = {
                 "type": "answer",
-                "sdp": self.pc.localDescription.sdp,
+                "sdp": announce_sdp(self.pc.localDescription.sdp),
                 "tracks": self.tracks(),
             }
         await self._send(message)
@@ -264,7 +269,7 @@ class BrowserSession:
             self._awaiting_answer = True
             message = {
                 "type": "offer",
-                "sdp": self.pc.localDescription.sdp,
+                "sdp": announce_sdp(self.pc.localDescription.sdp),
                 "tracks": self.tracks(),
             }
         await self._send(message)  # outside the lock: the answer may come back at once
