@@ -36,6 +36,7 @@ from .webrtc import (
     allow_remote_addresses,
     announce_addresses,
     create_router,
+    media_port_range,
     restrict_host_addresses,
 )
 
@@ -209,6 +210,7 @@ class Node:
         # Browsers reach the media on the same address as phones do.
         local = sip.media_address
         restrict_host_addresses([local])
+        media_port_range(first, last)  # one firewall rule (rtp.ports) for all media
         announce_addresses({local: sip.public_address})
         if _is_loopback(local) and _is_loopback(sip.public_address):
             # a loopback-only node checks the browser's loopback candidates, nothing else

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import socket
+
 import numpy as np
 import pytest
 from aiortc import RTCPeerConnection
@@ -15,6 +18,7 @@ from sipmeet.webrtc.ice import (
     announce_addresses,
     announce_sdp,
     filter_remote_sdp,
+    media_port_range,
     new_peer_connection,
     remote_candidate_allowed,
     restrict_host_addresses,
@@ -222,6 +226,60 @@ async def test_candidates_are_only_on_the_configured_address() -> None:
     await pc.close()
     with pytest.raises(ValueError):
         restrict_host_addresses([])
+
+
+async def test_candidates_bind_ports_of_the_media_range_skipping_busy_ones() -> None:
+    restrict_host_addresses(["127.0.0.1"])
+    first = free_udp_block(6)
+    busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    busy.bind(("127.0.0.1", first + 1))  # another program holds one port of the range
+    pcs: list[RTCPeerConnection] = []
+    try:
+        media_port_range(first, first + 5)
+        ports = []
+        for _ in range(3):
+            pc = new_peer_connection()
+            pcs.append(pc)
+            pc.addTransceiver("audio")
+            pc.addTransceiver("video")
+            await pc.setLocalDescription(await pc.createOffer())
+            sdp = pc.localDescription.sdp
+            ports += [int(x.split()[5]) for x in sdp.splitlines() if x.startswith("a=candidate:")]
+        assert ports and all(first <= p <= first + 5 for p in ports), ports
+        assert first + 1 not in ports and len(set(ports)) == len(ports)
+        with pytest.raises(OSError):  # the range is used up: said, not silently widened
+            for _ in range(6):
+                pc = new_peer_connection()
+                pcs.append(pc)
+                pc.addTransceiver("audio")
+                await pc.setLocalDescription(await pc.createOffer())
+                sdp = pc.localDescription.sdp
+                if "a=candidate:" not in sdp:
+                    raise OSError("no candidate gathered")
+    finally:
+        media_port_range(None)
+        busy.close()
+        for pc in pcs:
+            await pc.close()
+
+
+def free_udp_block(count: int) -> int:
+    """The first of ``count`` consecutive UDP ports on 127.0.0.1 that are free now."""
+    for _ in range(200):
+        first = random.randrange(10000, 32000)
+        socks = []
+        try:
+            for port in range(first, first + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return first
+    raise RuntimeError("no free UDP ports")
 
 
 def test_descriptions_announce_the_public_address_behind_nat() -> None:

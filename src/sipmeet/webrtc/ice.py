@@ -7,6 +7,10 @@ that touches aioice. No STUN or TURN servers are configured: the server is reach
 directly. Optionally (:func:`allow_remote_addresses`) the browser's candidates are
 limited too, so that connectivity checks never go anywhere else (nor to mDNS names).
 
+Host candidates bind ports of the media range (:func:`media_port_range`, the same
+``rtp.ports`` phones use, so that one firewall rule covers all media): aioice binds port
+0 (any), so the loop it sees is wrapped to bind the next free port of the range instead.
+
 Behind a 1:1 NAT the address the server binds to is not the one browsers can reach:
 :func:`announce_addresses` maps each local address to its public one, and
 :func:`announce_sdp` rewrites the server's descriptions with it before they are sent
@@ -16,7 +20,11 @@ and ICE pairs by username, not by the address the check was sent to.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import errno
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import aioice.ice
 import aioice.stun
@@ -28,6 +36,7 @@ __all__ = [
     "announce_sdp",
     "filter_remote_sdp",
     "host_addresses",
+    "media_port_range",
     "new_peer_connection",
     "remote_candidate_allowed",
     "restrict_host_addresses",
@@ -38,6 +47,10 @@ _remote: frozenset[str] | None = None
 _installed = False
 _checks_filtered = False
 _announced: dict[str, str] = {}
+log = logging.getLogger(__name__)
+_media_ports: range | None = None
+_next_port = 0
+_ports_installed = False
 
 
 def _gather(use_ipv4: bool, use_ipv6: bool) -> list[str]:
@@ -53,6 +66,58 @@ def restrict_host_addresses(addresses: Sequence[str]) -> None:
     if not _installed:
         aioice.ice.get_host_addresses = _gather
         _installed = True
+
+
+def media_port_range(first: int | None, last: int | None = None) -> None:
+    """Bind host candidates on ports ``first``..``last`` (None: any free port), process-wide."""
+    global _media_ports, _ports_installed
+    _media_ports = None if first is None else range(first, (last or first) + 1)
+    if _media_ports is not None and not _ports_installed:
+        aioice.ice.asyncio = _AsyncioSeenByAioice()  # type: ignore[attr-defined,assignment]
+        _ports_installed = True
+
+
+class _LoopSeenByAioice:
+    """The running loop, except that binding port 0 binds a free port of the media range."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
+
+    async def create_datagram_endpoint(
+        self, factory: Callable[[], Any], local_addr: tuple[str, int] | None = None, **kwargs: Any
+    ) -> Any:
+        global _next_port
+        ports = _media_ports
+        if ports is None or local_addr is None or local_addr[1] != 0:
+            return await self._loop.create_datagram_endpoint(
+                factory, local_addr=local_addr, **kwargs
+            )
+        for _ in range(len(ports)):
+            port = ports[_next_port % len(ports)]
+            _next_port += 1
+            try:
+                return await self._loop.create_datagram_endpoint(
+                    factory, local_addr=(local_addr[0], port), **kwargs
+                )
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+        log.warning("no free UDP port in %d-%d for a WebRTC candidate", ports[0], ports[-1])
+        raise OSError(errno.EADDRINUSE, f"no free UDP port in {ports[0]}-{ports[-1]}")
+
+
+class _AsyncioSeenByAioice:
+    """``asyncio`` as aioice's ICE module sees it: only the running loop is wrapped."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    @staticmethod
+    def get_running_loop() -> _LoopSeenByAioice:
+        return _LoopSeenByAioice(asyncio.get_running_loop())
 
 
 def announce_addresses(mapping: Mapping[str, str]) -> None:
