@@ -39,6 +39,21 @@ def _tone_wav(path: Path, freq_hz: float, seconds: float = 10.0) -> Path:
     return path
 
 
+_CHROMIUM_ARGS = [
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--headless=new",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
 async def test_chromium_joins_hears_a_phone_and_is_heard(tmp_path: Path) -> None:
     from playwright.async_api import async_playwright
 
@@ -53,20 +68,7 @@ async def test_chromium_joins_hears_a_phone_and_is_heard(tmp_path: Path) -> None
         async with serve(ctx) as host, async_playwright() as p:
             browser = await p.chromium.launch(
                 executable_path=str(CHROMIUM),
-                args=[
-                    "--use-fake-ui-for-media-stream",
-                    "--use-fake-device-for-media-stream",
-                    f"--use-file-for-fake-audio-capture={wav}",
-                    "--allow-loopback-in-peer-connection",
-                    "--disable-features=WebRtcHideLocalIpsWithMdns",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--headless=new",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                ],
+                args=[*_CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={wav}"],
             )
             try:
                 page = await browser.new_page()
@@ -151,6 +153,104 @@ async def test_chromium_joins_hears_a_phone_and_is_heard(tmp_path: Path) -> None
                 await page.wait_for_function(
                     "document.getElementById('status').textContent.startsWith('Left')"
                 )
+            finally:
+                await browser.close()
+    finally:
+        allow_remote_addresses(None)
+        registry.close()
+
+
+OUTBOUND_VIDEO_JS = """async () => {
+    let out = null;
+    (await window.meeting.pc.getStats()).forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        out = {bytes: s.bytesSent, at: s.timestamp, target: s.targetBitrate || null};
+      }
+    });
+    return out;
+}"""
+
+
+async def _sent_bps(page: Any, seconds: float) -> float:
+    """Chromium's video send rate over ``seconds`` (from outbound-rtp bytesSent)."""
+    first = await page.evaluate(OUTBOUND_VIDEO_JS)
+    await asyncio.sleep(seconds)
+    last = await page.evaluate(OUTBOUND_VIDEO_JS)
+    return 8000.0 * (last["bytes"] - first["bytes"]) / (last["at"] - first["at"])
+
+
+async def test_a_slow_subscriber_caps_the_browser_publisher(tmp_path: Path) -> None:
+    """A subscriber's REMB reaches the publishing browser: it sends no more than that."""
+    import websockets
+    from playwright.async_api import async_playwright
+
+    from sipmeet.webrtc import cap_receiver_estimates, send_bitrate_cap
+
+    from .test_routes import WsBrowser
+
+    registry = RoomRegistry()
+    ctx = WebRtcContext(MemoryStore(), registry, Settings(sip=Sip(domain="meet.example")))
+    registry.join("room-1", "APIa", FakePhone("sip-1"))
+    allow_remote_addresses(["127.0.0.1"])
+    token = create_token("APIa", SECRET_A, room_id="room-1")
+    wav = _tone_wav(tmp_path / "mic.wav", 500.0)
+    try:
+        async with serve(ctx) as host, async_playwright() as p:
+            browser = await p.chromium.launch(
+                executable_path=str(CHROMIUM),
+                args=[*_CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={wav}"],
+            )
+            try:
+                page = await browser.new_page()
+                await page.goto(f"http://{host}/meet/room-1?token={token}&name=Alice&video=1")
+                await page.wait_for_function(
+                    "window.meeting && window.meeting.pc"
+                    " && window.meeting.pc.connectionState === 'connected'",
+                    timeout=20000,
+                )
+                await asyncio.sleep(6.0)  # the publisher ramps up on an uncapped loopback link
+                free_bps = await _sent_bps(page, 2.0)
+                url = f"ws://{host}/ws/rooms/room-1?token={token}"
+                async with websockets.connect(url) as ws:
+                    slow = WsBrowser(ws)
+                    await slow.join("Slow", with_tone=False)
+                    alice_id = await page.evaluate("window.meeting.participantId")
+                    receiver = None
+                    for _ in range(250):
+                        receiver = next(
+                            (
+                                t.receiver
+                                for t in slow.pc.getTransceivers()
+                                if t.kind == "video"
+                                and slow.tracks.get(t.mid) == alice_id
+                                and t.receiver.getSynchronizationSources()
+                            ),
+                            None,
+                        )
+                        if receiver is not None:
+                            break
+                        await asyncio.sleep(0.1)
+                    seen = [(t.kind, t.mid, t.direction) for t in slow.pc.getTransceivers()]
+                    assert receiver is not None, f"no video: {slow.types()} {slow.tracks} {seen}"
+                    cap_bps = 100_000
+                    cap_receiver_estimates(receiver, lambda: cap_bps)  # its own REMBs too
+                    for _ in range(12):  # the subscriber reports its slow link every 0.5 s
+                        send_bitrate_cap(receiver, cap_bps)
+                        await asyncio.sleep(0.5)
+                    capped_bps = await _sent_bps(page, 2.0)
+                    stats = await page.evaluate(OUTBOUND_VIDEO_JS)
+                    publication = next(
+                        p
+                        for p in ctx.sfus["room-1"].publications.values()
+                        if p.publisher_id == alice_id and p.kind == "video"
+                    )
+                    print(f"video sent: {free_bps:.0f} bit/s free, {capped_bps:.0f} capped", stats)
+                    assert free_bps > 2 * cap_bps, "the publisher never sent more than the cap"
+                    assert capped_bps < 1.5 * cap_bps
+                    # the subscriber's own estimator may say less than it was capped at
+                    assert publication.bitrate_cap is not None
+                    assert publication.bitrate_cap <= cap_bps
+                    await slow.close()
             finally:
                 await browser.close()
     finally:

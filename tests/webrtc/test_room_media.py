@@ -23,6 +23,7 @@ from sipmeet.webrtc.ice import (
     remote_candidate_allowed,
     restrict_host_addresses,
 )
+from sipmeet.webrtc.tracks import ESTIMATE_TTL_S, NO_CAP_BPS
 
 
 def tone(freq_hz: float, rate_hz: int, samples: int, start: int = 0) -> np.ndarray:
@@ -214,6 +215,40 @@ def test_browser_publications_go_to_the_other_browsers_only() -> None:
     assert len(track._queue) == 1 and bytes(track._queue[0][0]) == b"frame"
     sfu.remove_listener("a")  # a leaves: its streams go
     assert b.removed == [video] and not sfu.publications and not video.subscribers
+
+
+def test_publisher_is_capped_at_its_slowest_fresh_subscriber() -> None:
+    now = [100.0]
+    caps: list[int] = []
+    video = Publication(
+        "a", "video", "VP8", 90000, on_bitrate_cap=caps.append, clock=lambda: now[0]
+    )
+    fast, slow = ForwardedTrack("video"), ForwardedTrack("video")
+    video.attach(fast)
+    video.attach(slow)
+    video.subscriber_estimate(fast, 2_000_000)
+    video.subscriber_estimate(slow, 400_000)  # lower: at once
+    assert caps == [2_000_000, 400_000] and video.bitrate_cap == 400_000
+    now[0] += 0.3
+    video.subscriber_estimate(slow, 600_000)  # higher: not within a second
+    assert caps == [2_000_000, 400_000]
+    now[0] += 1.0
+    video.subscriber_estimate(slow, 700_000)
+    assert caps[-1] == 700_000
+    now[0] += ESTIMATE_TTL_S + 0.1  # the slow one's estimate went stale: the fast one's counts
+    video.subscriber_estimate(fast, 1_500_000)
+    assert caps[-1] == 1_500_000
+    video.subscriber_estimate(slow, 300_000)
+    assert caps[-1] == 300_000
+    video.detach(slow)  # the slowest leaves: the cap rises to the next one
+    assert caps[-1] == 1_500_000
+    video.detach(fast)  # nobody limits it: the publisher is told so
+    assert caps[-1] == NO_CAP_BPS and video.bitrate_cap is None
+    audio = Publication("a", "audio", "opus", 48000, on_bitrate_cap=caps.append)
+    track = ForwardedTrack("audio")
+    audio.attach(track)
+    audio.subscriber_estimate(track, 10_000)  # audio is never capped
+    assert caps[-1] == NO_CAP_BPS
 
 
 async def test_candidates_are_only_on_the_configured_address() -> None:

@@ -14,15 +14,27 @@ from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import get_capabilities
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 from aiortc.rtcrtpreceiver import RemoteStreamTrack
-from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPacket, RtcpPsfbPacket, RtpPacket
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RtcpPacket,
+    RtcpPsfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
 
 from sipmeet.webrtc import (
     EncodedFrame,
     ForwardedTrack,
     TapError,
+    cap_receiver_estimates,
     check_aiortc,
+    on_bitrate_estimate,
     on_keyframe_request,
     request_keyframe,
+    send_bitrate_cap,
     tap_receiver,
     tapped_frames,
     write_audio_level,
@@ -169,6 +181,54 @@ async def test_forwarded_audio_gets_its_level_written_again() -> None:
     assert frame is not None
     assert frame.payloads == [b"\x78\x01\x02"] and frame.timestamp == 960
     assert frame.audio_level == -37  # aiortc writes -audio_level into the RFC 6464 header
+
+
+def _remb(ssrc: int, bps: int, media: list[int]) -> RtcpPsfbPacket:
+    return RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=ssrc, media_ssrc=0, fci=pack_remb_fci(bps, media))
+
+
+def _sent_rembs(transport: FakeDtlsTransport) -> list[tuple[int, list[int]]]:
+    packets = [p for data in transport.sent for p in RtcpPacket.parse(data)]
+    return [
+        unpack_remb_fci(p.fci)
+        for p in packets
+        if isinstance(p, RtcpPsfbPacket) and p.fmt == RTCP_PSFB_APP
+    ]
+
+
+async def test_subscriber_remb_reaches_the_callback() -> None:
+    sender = RTCRtpSender(ForwardedTrack("video"), FakeDtlsTransport())  # type: ignore[arg-type]
+    estimates: list[int] = []
+    on_bitrate_estimate(sender, estimates.append)
+    await sender._handle_rtcp_packet(_remb(1, 250_000, [sender._ssrc]))
+    await sender._handle_rtcp_packet(_remb(1, 900_000, [sender._ssrc + 1]))  # another stream's
+    await sender._handle_rtcp_packet(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0))
+    assert estimates == [250_000]
+
+
+async def test_publisher_is_sent_a_cap_and_its_own_rembs_are_lowered() -> None:
+    receiver, transport = _receiver("video", VP8)
+    tap_receiver(receiver, "video", lambda frame: None)
+    limit: list[int | None] = [None]
+    cap_receiver_estimates(receiver, lambda: limit[0])
+    await receiver.receive(RTCRtpReceiveParameters(codecs=[VP8]))
+    receiver._set_rtcp_ssrc(4321)
+    packet = RtpPacket(payload_type=96, sequence_number=1, timestamp=0)
+    packet.ssrc = 777
+    packet.payload = b"\x10\x00"
+    await receiver._handle_rtp_packet(packet, arrival_time_ms=0)
+    transport.sent.clear()
+    send_bitrate_cap(receiver, 300_000)
+    await asyncio.sleep(0.01)
+    assert _sent_rembs(transport) == [(300_000, [777])]
+    # aiortc's own estimate passes unchanged without a cap, and is lowered under one
+    transport.sent.clear()
+    await receiver._send_rtcp(_remb(4321, 2_000_000, [777]))
+    limit[0] = 300_000
+    await receiver._send_rtcp(_remb(4321, 2_000_000, [777]))
+    await receiver._send_rtcp(_remb(4321, 200_000, [777]))  # already lower: unchanged
+    assert _sent_rembs(transport) == [(2_000_000, [777]), (300_000, [777]), (200_000, [777])]
+    await receiver.stop()
 
 
 def test_aiortc_offers_the_codecs_forwarding_relies_on() -> None:

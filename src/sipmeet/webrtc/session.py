@@ -35,8 +35,11 @@ from .participant import WebRtcParticipant
 from .sfu import RoomSfu
 from .tap import (
     EncodedFrame,
+    cap_receiver_estimates,
+    on_bitrate_estimate,
     on_keyframe_request,
     request_keyframe,
+    send_bitrate_cap,
     tap_receiver,
     write_audio_level,
 )
@@ -170,6 +173,8 @@ class BrowserSession:
                     frame.codec,
                     frame.clock_rate_hz,
                     on_keyframe_request=lambda: request_keyframe(receiver),
+                    on_bitrate_cap=lambda bps: send_bitrate_cap(receiver, bps),
+                    clock=self._clock,
                 )
                 state["publication"] = publication
                 self._published.append(publication)
@@ -195,6 +200,13 @@ class BrowserSession:
             publication.forward(frame.data, frame.timestamp, level)
 
         tap_receiver(receiver, track.kind, sink)
+        if track.kind == "video":
+
+            def cap() -> int | None:
+                publication = state.get("publication")
+                return publication.bitrate_cap if publication is not None else None
+
+            cap_receiver_estimates(receiver, cap)
 
     # -- what the browser receives --------------------------------------------------------
 
@@ -233,9 +245,15 @@ class BrowserSession:
             if track.publication is not None:
                 track.publication.request_keyframe()
 
+        def estimate(bps: int) -> None:
+            if track.publication is not None:
+                track.publication.subscriber_estimate(track, bps)
+
         on_keyframe_request(sender, keyframe)
         if track.kind == "audio":
             write_audio_level(sender, lambda: track.audio_level)
+        else:
+            on_bitrate_estimate(sender, estimate)
 
     def _schedule_offer(self) -> None:
         self._renegotiate = True

@@ -13,6 +13,12 @@
 * Keyframes: a subscriber's PLI/FIR reaches :meth:`RTCRtpSender._send_keyframe`, which
   for pre-encoded packets would do nothing; the tap routes it to a callback, and
   :func:`request_keyframe` sends a PLI to the publisher from its receiver.
+* Bandwidth: a subscriber's REMB (RFC draft-alvestrand-rmcat-remb) reaches
+  :meth:`RTCRtpSender._handle_rtcp_packet`, which for pre-encoded packets changes
+  nothing; :func:`on_bitrate_estimate` hands it to a callback. Upstream,
+  :func:`send_bitrate_cap` sends the publisher a REMB of its own and
+  :func:`cap_receiver_estimates` lowers the REMBs aiortc's receiver sends by itself, so
+  that a publisher sends no more than its slowest subscriber takes.
 * Audio level: aiortc writes the RFC 6464 header extension only for frames it encodes;
   :func:`write_audio_level` gives pre-encoded packets their level again.
 """
@@ -27,13 +33,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCRtpReceiver, RTCRtpSender
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci, unpack_remb_fci
 
 __all__ = [
     "EncodedFrame",
     "TapError",
+    "cap_receiver_estimates",
     "check_aiortc",
+    "on_bitrate_estimate",
     "on_keyframe_request",
     "request_keyframe",
+    "send_bitrate_cap",
     "tap_receiver",
     "tapped_frames",
     "write_audio_level",
@@ -41,6 +51,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"
 _QUEUE = "_RTCRtpReceiver__decoder_queue"
 _THREAD = "_RTCRtpReceiver__decoder_thread"
 _JITTER = "_RTCRtpReceiver__jitter_buffer"
@@ -49,6 +60,8 @@ _PRIVATE_METHODS = (
     (RTCRtpReceiver, "_handle_rtp_packet"),
     (RTCRtpSender, "_send_keyframe"),
     (RTCRtpSender, "_next_encoded_frame"),
+    (RTCRtpSender, "_handle_rtcp_packet"),
+    (RTCRtpReceiver, "_send_rtcp"),
 )
 _pending: set[asyncio.Task[None]] = set()
 
@@ -202,3 +215,59 @@ def write_audio_level(sender: RTCRtpSender, level: Callable[[], int | None]) -> 
         return frame
 
     sender._next_encoded_frame = next_encoded_frame  # type: ignore[method-assign]
+
+
+def _remb(packet: Any) -> tuple[int, list[int]] | None:
+    """(bitrate, SSRCs) of a REMB packet, else None."""
+    if not isinstance(packet, RtcpPsfbPacket) or packet.fmt != RTCP_PSFB_APP:
+        return None
+    try:
+        return unpack_remb_fci(packet.fci)
+    except ValueError:
+        return None  # another application-layer feedback
+
+
+def on_bitrate_estimate(sender: RTCRtpSender, callback: Callable[[int], None]) -> None:
+    """Call ``callback(bps)`` with each REMB the subscriber behind ``sender`` sends for it."""
+    original = sender._handle_rtcp_packet
+
+    async def handle_rtcp_packet(packet: Any) -> None:
+        await original(packet)
+        remb = _remb(packet)
+        if remb is not None and sender._ssrc in remb[1]:
+            callback(remb[0])
+
+    sender._handle_rtcp_packet = handle_rtcp_packet  # type: ignore[method-assign]
+
+
+def send_bitrate_cap(receiver: RTCRtpReceiver, bps: int) -> None:
+    """Send the publisher behind ``receiver`` a REMB of ``bps`` for all its streams."""
+    rtcp_ssrc = getattr(receiver, _RTCP_SSRC, None)
+    ssrcs = [source.source for source in receiver.getSynchronizationSources()]
+    if rtcp_ssrc is None or not ssrcs:
+        return
+    packet = RtcpPsfbPacket(
+        fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bps, ssrcs)
+    )
+    task = asyncio.ensure_future(receiver._send_rtcp(packet))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+def cap_receiver_estimates(receiver: RTCRtpReceiver, cap: Callable[[], int | None]) -> None:
+    """Lower each REMB aiortc's ``receiver`` sends by itself to ``cap()`` (None: no cap)."""
+    original = receiver._send_rtcp
+
+    async def send_rtcp(packet: Any) -> None:
+        remb = _remb(packet)
+        limit = cap() if remb is not None else None
+        if remb is not None and limit is not None and limit < remb[0]:
+            packet = RtcpPsfbPacket(
+                fmt=RTCP_PSFB_APP,
+                ssrc=packet.ssrc,
+                media_ssrc=packet.media_ssrc,
+                fci=pack_remb_fci(limit, remb[1]),
+            )
+        await original(packet)
+
+    receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
