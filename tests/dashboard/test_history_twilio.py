@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
+from sipmeet.dashboard.views import HISTORY_PAGE
 from sipmeet.providers.twilio import twilio_dial_twiml
 from sipmeet.storage import CallStart, Store
 
@@ -83,6 +84,39 @@ async def test_history_filters(
     page = await admin.get(f"/dashboard/history{query}")
     assert page.status_code == 200
     assert _shown(page.text) == {calls[name] for name in wanted}
+
+
+async def test_history_pages_through_older_calls_in_the_database(
+    admin: httpx.AsyncClient, store: Store, clock: Clock
+) -> None:
+    key = store.create_api_key("k", enable_sip=True)
+    store.create_room(key.id, "standup")
+    store.create_room(key.id, "board")
+    back_then = clock.now
+    start = datetime(2025, 11, 1, tzinfo=UTC)
+    made = [  # 250 successful calls in standup among other rooms' and results' calls
+        _call(store, clock, room, key.id, start + timedelta(minutes=i), (result, "x"))
+        for i, (room, result) in enumerate(
+            [("standup", "success"), ("board", "success"), ("standup", "client_error")] * 250
+        )
+    ]
+    clock.now = back_then
+    wanted = list(reversed(made[0::3]))  # newest first
+    seen: list[int] = []
+    link = "/dashboard/history?room=standup&result=success"
+    for _ in range(5):
+        page = await admin.get(link)
+        assert page.status_code == 200
+        shown = [int(p.split('"')[1]) for p in page.text.split("data-call-id=")[1:]]
+        seen += shown
+        if 'id="history-older"' not in page.text:
+            break
+        assert len(shown) == HISTORY_PAGE
+        older = page.text.split('id="history-older"')[0].rsplit('href="', 1)[1].split('"')[0]
+        link = "/dashboard/history" + html.unescape(older)
+        assert "room=standup" in link and "result=success" in link
+    assert seen == wanted  # every match, in order, none twice: not just the newest 1,000 rows
+    assert 'id="history-newest"' in page.text
 
 
 async def test_history_row_content(admin: httpx.AsyncClient, calls: dict[str, int]) -> None:

@@ -8,7 +8,6 @@ import pytest
 
 from sipmeet.dashboard import DashboardSession, Flash, HistoryFilter, LoginRateLimiter
 from sipmeet.dashboard.sessions import SessionSigner, password_tag
-from sipmeet.storage import CallRecord
 
 KEY = bytes(range(32))
 
@@ -107,40 +106,21 @@ def test_rate_limiter_forgets_the_oldest_clients() -> None:
         LoginRateLimiter(0)
 
 
-def _record(room: str, result: str | None, started: datetime, key: str = "APIa") -> CallRecord:
-    return CallRecord(
-        id=1,
-        room_id=room,
-        api_key_id=key,
-        sip_call_id="c",
-        caller_name=None,
-        caller_number=None,
-        provider_metadata=None,
-        codec="PCMU",
-        transport="udp",
-        started_at=started,
-        answered_at=None,
-        ended_at=None if result is None else started,
-        result=result,
-        reason=None,
-        stats=None,
-    )
-
-
 def test_history_filter() -> None:
     wanted, problems = HistoryFilter.from_query(
         {"room": " Standup ", "result": "success", "date": "2026-03-01", "key": "APIa"}
     )
     assert problems == []
     assert wanted == HistoryFilter("standup", "success", date(2026, 3, 1), "APIa")
-    day = datetime(2026, 3, 1, 23, 59, tzinfo=UTC)
-    assert wanted.matches(_record("standup", "success", day))
-    assert wanted.matches(_record("standup", "success", day.replace(tzinfo=None)))
-    assert not wanted.matches(_record("standup", "success", datetime(2026, 3, 2, tzinfo=UTC)))
-    assert not wanted.matches(_record("board", "success", day))
-    assert not wanted.matches(_record("standup", "client_error", day))
-    assert not wanted.matches(_record("standup", "success", day, key="APIb"))
+    assert wanted.query() == {
+        "room_id": "standup",
+        "api_key_id": "APIa",
+        "result": "success",
+        "started_from": datetime(2026, 3, 1, tzinfo=UTC),
+        "started_before": datetime(2026, 3, 2, tzinfo=UTC),
+    }
+    assert wanted.link() == "room=standup&result=success&key=APIa&date=2026-03-01"
+    assert wanted.link(42).endswith("&older=42")
     ongoing, _ = HistoryFilter.from_query({"result": "ongoing"})
-    assert ongoing.matches(_record("x", None, day)) and not ongoing.matches(
-        _record("x", "success", day)
-    )
+    assert ongoing.query() == {"room_id": None, "api_key_id": None, "ongoing": True}
+    assert HistoryFilter().link() == ""

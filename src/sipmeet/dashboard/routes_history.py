@@ -12,7 +12,7 @@ from sipmeet.providers.webhooks import webhook_url
 from sipmeet.storage import CALL_RESULTS
 
 from .core import Dashboard
-from .views import HISTORY_LIMIT, HistoryFilter, filter_calls, history_rows, sip_uri
+from .views import HISTORY_PAGE, HistoryFilter, history_rows, sip_uri
 
 __all__ = ["add_history_routes"]
 
@@ -28,13 +28,16 @@ def add_history_routes(router: APIRouter, dash: Dashboard) -> None:
         if session is None:
             return dash.to_login(request)
         wanted, problems = HistoryFilter.from_query(request.query_params)
+        older = request.query_params.get("older", "").strip()
+        older_than = int(older) if older.isdigit() else None
+        # One more than a page: whether an older page exists.
         calls = await run_sync(
-            store.list_calls,
-            wanted.room_id or None,
-            HISTORY_LIMIT,
-            api_key_id=wanted.api_key_id or None,
+            lambda: store.list_calls(
+                limit=HISTORY_PAGE + 1, older_than=older_than, **wanted.query()
+            )
         )
-        rows = history_rows(filter_calls(calls, wanted))
+        page, more = calls[:HISTORY_PAGE], len(calls) > HISTORY_PAGE
+        rows = history_rows(page)
         rooms = await run_sync(store.list_rooms)
         return dash.render(
             request,
@@ -45,8 +48,8 @@ def add_history_routes(router: APIRouter, dash: Dashboard) -> None:
             problems=problems,
             results=sorted(CALL_RESULTS),
             room_ids=sorted(r.room_id for r in rooms),
-            limit=HISTORY_LIMIT,
-            truncated=len(calls) >= HISTORY_LIMIT,
+            older=wanted.link(page[-1].id) if more else None,
+            newest=older_than is not None,
         )
 
     @router.get("/twilio", include_in_schema=False)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
 
 from sipmeet.api.context import ApiContext
 from sipmeet.api.participants import mask_number
@@ -12,16 +14,15 @@ from sipmeet.api.quality import call_quality
 from sipmeet.storage import CALL_RESULTS, CallRecord
 
 __all__ = [
-    "HISTORY_LIMIT",
+    "HISTORY_PAGE",
     "HistoryFilter",
     "HistoryRow",
-    "filter_calls",
     "history_rows",
     "live_snapshot",
     "sip_uri",
 ]
 
-HISTORY_LIMIT = 1000  # records read per history page before filtering
+HISTORY_PAGE = 100  # calls per history page
 ONGOING = "ongoing"
 
 
@@ -101,20 +102,29 @@ class HistoryFilter:
                 problems.append(f"not a date: {raw_day!r} (use YYYY-MM-DD)")
         return cls(room_id, result, day, query.get("key", "").strip()), problems
 
-    def matches(self, call: CallRecord) -> bool:
-        if self.room_id and call.room_id != self.room_id:
-            return False
-        if self.api_key_id and call.api_key_id != self.api_key_id:
-            return False
-        if self.result == ONGOING and call.ended_at is not None:
-            return False
-        if self.result and self.result != ONGOING and call.result != self.result:
-            return False
-        return self.day is None or _utc(call.started_at).date() == self.day
+    def query(self) -> dict[str, Any]:
+        """The filter as ``Store.list_calls`` keyword arguments (filtering in the database)."""
+        args: dict[str, Any] = {
+            "room_id": self.room_id or None,
+            "api_key_id": self.api_key_id or None,
+        }
+        if self.result == ONGOING:
+            args["ongoing"] = True
+        elif self.result:
+            args["result"] = self.result
+        if self.day is not None:
+            start = datetime.combine(self.day, time(), tzinfo=UTC)
+            args["started_from"], args["started_before"] = start, start + timedelta(days=1)
+        return args
 
-
-def filter_calls(calls: Iterable[CallRecord], wanted: HistoryFilter) -> list[CallRecord]:
-    return [call for call in calls if wanted.matches(call)]
+    def link(self, older_than: int | None = None) -> str:
+        """Query string of this filter's first page, or of the page after ``older_than``."""
+        params = {"room": self.room_id, "result": self.result, "key": self.api_key_id}
+        if self.day is not None:
+            params["date"] = self.day.isoformat()
+        if older_than is not None:
+            params["older"] = str(older_than)
+        return urlencode({k: v for k, v in params.items() if v})
 
 
 def _utc(moment: datetime) -> datetime:

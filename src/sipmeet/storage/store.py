@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import CursorResult, Engine, delete, func, select
+from sqlalchemy import CursorResult, Engine, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -440,15 +440,47 @@ class Store:
             row.stats = dict(stats)
 
     def list_calls(
-        self, room_id: str | None = None, limit: int = 100, *, api_key_id: str | None = None
+        self,
+        room_id: str | None = None,
+        limit: int = 100,
+        *,
+        api_key_id: str | None = None,
+        result: str | None = None,
+        ongoing: bool = False,
+        started_from: datetime | None = None,
+        started_before: datetime | None = None,
+        older_than: int | None = None,
     ) -> list[CallRecord]:
-        """Newest first."""
+        """Call records, newest first, filtered in the database.
+
+        ``result`` keeps calls that ended with it, ``ongoing`` those not ended yet;
+        ``started_from``/``started_before`` bound the start time (aware datetimes);
+        ``older_than`` (a record id) pages on: only calls that sort after that one.
+        """
         query = select(CallRow).order_by(CallRow.started_at.desc(), CallRow.id.desc()).limit(limit)
         if room_id is not None:
             query = query.where(CallRow.room_id == room_id)
         if api_key_id is not None:
             query = query.where(CallRow.api_key_id == api_key_id)
+        if result is not None:
+            query = query.where(CallRow.result == result)
+        if ongoing:
+            query = query.where(CallRow.ended_at.is_(None))
+        if started_from is not None:
+            query = query.where(CallRow.started_at >= started_from)
+        if started_before is not None:
+            query = query.where(CallRow.started_at < started_before)
         with self._session() as s:
+            if older_than is not None:
+                anchor = s.get(CallRow, older_than)
+                if anchor is None:
+                    return []
+                query = query.where(
+                    or_(
+                        CallRow.started_at < anchor.started_at,
+                        and_(CallRow.started_at == anchor.started_at, CallRow.id < anchor.id),
+                    )
+                )
             return [_call(row) for row in s.scalars(query)]
 
     def count_calls_by_end(self) -> dict[tuple[str, str], int]:
