@@ -256,3 +256,67 @@ async def test_a_slow_subscriber_caps_the_browser_publisher(tmp_path: Path) -> N
     finally:
         allow_remote_addresses(None)
         registry.close()
+
+
+async def test_the_page_rejoins_after_a_server_restart(tmp_path: Path) -> None:
+    """The signalling server goes away and comes back: the page rejoins by itself."""
+    from playwright.async_api import async_playwright
+
+    registry = RoomRegistry()
+    ctx = WebRtcContext(MemoryStore(), registry, Settings(sip=Sip(domain="meet.example")))
+    phone = FakePhone("sip-1")
+    registry.join("room-1", "APIa", phone)
+    allow_remote_addresses(["127.0.0.1"])
+    token = create_token("APIa", SECRET_A, room_id="room-1")
+    wav = _tone_wav(tmp_path / "mic.wav", 700.0, seconds=30.0)
+    status = "document.getElementById('status').textContent"
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(
+                executable_path=str(CHROMIUM),
+                args=[*_CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={wav}"],
+            )
+            try:
+                page = await browser.new_page()
+                async with serve(ctx) as host:
+                    port = int(host.rsplit(":", 1)[1])
+                    await page.goto(f"http://{host}/meet/room-1?token={token}&name=Alice")
+                    await page.wait_for_function(
+                        "window.meeting && window.meeting.pc"
+                        " && window.meeting.pc.connectionState === 'connected'",
+                        timeout=20000,
+                    )
+                    first_id = await page.evaluate("window.meeting.participantId")
+                # the server is gone: the page says so and keeps trying
+                await page.wait_for_function(f"{status}.includes('reconnecting')", timeout=10000)
+                assert await page.locator("li[data-kind=sip]").count() == 0
+                assert first_id not in [
+                    p.participant_id for p in registry.get("room-1").participants
+                ]
+                async with serve(ctx, port=port):
+                    await page.wait_for_function(f"{status}.includes('reconnected')", timeout=20000)
+                    await page.wait_for_function(
+                        "window.meeting.pc && window.meeting.pc.connectionState === 'connected'",
+                        timeout=20000,
+                    )
+                    second_id = await page.evaluate("window.meeting.participantId")
+                    assert second_id and second_id != first_id
+                    await page.locator("li[data-kind=sip] .phone").wait_for(timeout=5000)
+                    # media flows again: the phone hears the page's 700 Hz microphone
+                    heard_before = len(phone.heard)
+                    for _ in range(100):
+                        if len(phone.heard) > heard_before + 50:
+                            break
+                        await asyncio.sleep(0.1)
+                    heard = np.concatenate(phone.heard[-25:])
+                    assert abs(peak_hz(heard, 16000) - 700.0) < 15
+                    room = registry.get("room-1")
+                    assert room is not None
+                    assert sorted(p.participant_id for p in room.participants) == sorted(
+                        ["sip-1", second_id]
+                    )
+            finally:
+                await browser.close()
+    finally:
+        allow_remote_addresses(None)
+        registry.close()

@@ -50,11 +50,13 @@ class MemoryStore:
 
 
 @contextlib.asynccontextmanager
-async def serve(ctx: WebRtcContext) -> AsyncIterator[str]:
+async def serve(ctx: WebRtcContext, port: int = 0) -> AsyncIterator[str]:
+    """The signalling router on 127.0.0.1 (``port`` 0: a free one; given: a restart there)."""
     app = FastAPI()
     app.include_router(create_router(ctx))
     sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     task = asyncio.ensure_future(server.serve(sockets=[sock]))

@@ -13,6 +13,11 @@
 //   active-speaker {participantId|null}      dtmf {participantId, digit}
 //   hand {participantId, raised}             removed {reason}
 //   track {participantId, track, stream}     left {reason}      error {code, message}
+//   reconnecting {attempt, delayMs}          reconnected {participantId}
+// When the connection drops (network, server restart) the meeting rejoins by itself with
+// the same microphone, backing off up to `reconnectForMs` (default 60 s) before `left`
+// {reason: "connection-lost"}; it rejoins as a new participant (a new participantId).
+// A removal, a refused token or room, or leave() ends it for good.
 // Properties: participants (Map id -> {participantId, kind: "sip"|"webrtc", name,
 //   maskedNumber, muted, handRaised, speaking}), participantId, pc (the RTCPeerConnection),
 //   localStream, sipUri, muted, handRaised, moderator, candidatesSent (ICE candidates
@@ -21,8 +26,11 @@
 // Remote audio plays through hidden <audio> elements unless {autoplay: false}.
 
 export class Meeting extends EventTarget {
-  constructor({ roomId, token, name = "Guest", baseUrl = location.origin, autoplay = true }) {
+  constructor({ roomId, token, name = "Guest", baseUrl = location.origin, autoplay = true, reconnectForMs = 60000 }) {
     super();
+    this.reconnectForMs = reconnectForMs;
+    this._lostAt = null; // when the connection dropped (rejoining since)
+    this._attempt = 0;
     this.roomId = roomId;
     this.token = token;
     this.name = name;
@@ -54,22 +62,74 @@ export class Meeting extends EventTarget {
   // Connect, join with the microphone (`audio` is a getUserMedia audio constraint).
   async join({ audio = true, video = false } = {}) {
     this.localStream = await navigator.mediaDevices.getUserMedia({ audio, video });
+    await this._connect();
+    return this;
+  }
+
+  _connect() {
     const url = new URL(`/ws/rooms/${encodeURIComponent(this.roomId)}`, this.baseUrl);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     url.searchParams.set("token", this.token);
-    this.ws = new WebSocket(url);
+    const ws = (this.ws = new WebSocket(url));
+    this._described = false;
+    this._candidates = [];
     const joined = new Promise((resolve, reject) => {
       this.addEventListener("joined", resolve, { once: true });
-      this.ws.addEventListener("close", (e) => reject(new Error(`closed ${e.code} ${e.reason}`)), { once: true });
+      ws.addEventListener("close", (e) => reject(new Error(`closed ${e.code} ${e.reason}`)), { once: true });
     });
-    this.ws.addEventListener("open", () => this._send({ type: "join", name: this.name }));
-    this.ws.addEventListener("message", (e) => {
+    ws.addEventListener("open", () => this._send({ type: "join", name: this.name }));
+    ws.addEventListener("message", (e) => {
       const message = JSON.parse(e.data);
       this._queue = this._queue.then(() => this._handle(message)).catch((err) => this._emit("error", { code: "client", message: String(err) }));
     });
-    this.ws.addEventListener("close", (e) => this._ended(e.reason || "closed"));
-    await joined;
-    return this;
+    ws.addEventListener("close", (e) => { if (ws === this.ws) this._closed(e); });
+    return joined;
+  }
+
+  // Codes after which rejoining cannot help: normal end, removal, refusals (4xxx).
+  static _final(code) { return code === 1000 || (code >= 4000 && code < 5000); }
+
+  _closed(event) {
+    if (this._left) return;
+    const wasJoined = this.participantId !== null && this._lostAt === null;
+    if (Meeting._final(event.code) || (!wasJoined && this._lostAt === null)) {
+      this._ended(event.reason || "closed");
+      return;
+    }
+    this._lost();
+  }
+
+  // The connection dropped: tear down this session's media and rejoin with backoff.
+  _lost() {
+    if (this._left) return;
+    if (this._lostAt === null) this._lostAt = Date.now();
+    if (this.pc) { this.pc.close(); this.pc = null; }
+    for (const el of this._audio.values()) el.remove();
+    this._audio.clear();
+    this._mids.clear();
+    const departed = [...this.participants.keys()];
+    this.participants.clear();
+    for (const participantId of departed) this._emit("participant-left", { type: "participant-left", participantId, reason: "reconnecting" });
+    if (Date.now() - this._lostAt > this.reconnectForMs) { this._ended("connection-lost"); return; }
+    this._attempt += 1;
+    const delayMs = Math.min(500 * 2 ** (this._attempt - 1), 8000);
+    this.participantId = null;
+    this._emit("reconnecting", { attempt: this._attempt, delayMs });
+    setTimeout(() => this._rejoin(), delayMs);
+  }
+
+  async _rejoin() {
+    if (this._left) return;
+    try {
+      await this._connect();
+    } catch (err) {
+      return; // its close event has scheduled the next attempt (or ended the meeting)
+    }
+    this._lostAt = null;
+    this._attempt = 0;
+    this._send({ type: "mute", muted: this.muted });
+    if (this.handRaised) this._send({ type: "hand", raised: true });
+    this._emit("reconnected", { participantId: this.participantId });
   }
 
   setMuted(muted) {
@@ -162,8 +222,16 @@ export class Meeting extends EventTarget {
         this.sipUri = message.sipUri;
         this.moderator = !!message.moderator;
         for (const p of message.participants) this.participants.set(p.participantId, { ...p, speaking: false });
-        this.pc = new RTCPeerConnection({ iceServers: [] });
-        this.pc.addEventListener("track", (e) => this._onTrack(e));
+        const pc = (this.pc = new RTCPeerConnection({ iceServers: [] }));
+        pc.addEventListener("track", (e) => this._onTrack(e));
+        pc.addEventListener("connectionstatechange", () => {
+          // media lost while signalling still stands (e.g. the network changed): rejoin
+          if (pc !== this.pc || pc.connectionState !== "failed" || this._left) return;
+          const ws = this.ws;
+          this.ws = null; // its close is ours: not a reason to end
+          if (ws) ws.close(1000, "ice-failed");
+          this._lost();
+        });
         this.pc.addEventListener("icecandidate", (e) => this._onCandidate(e.candidate));
         for (const track of this.localStream.getTracks()) this.pc.addTrack(track, this.localStream);
         const sdp = await this._localDescription(await this.pc.createOffer());
