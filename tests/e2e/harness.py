@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -344,6 +345,49 @@ def dial(
         substitutions=substitutions,
         extra=extra,
         timeout_s=timeout_s,
+    )
+
+
+def call_room(
+    server: Server,
+    account: dict[str, str],
+    scenario: str,
+    workdir: Path,
+    *,
+    room: str | None = None,
+    password: str | None = None,
+    **options: Any,
+) -> str:
+    """Dial ``scenario`` into ``room`` (default: a new room of the account's key) with the
+    account's SIP credentials (``password`` to try another one); SIPp must pass. Returns the
+    room id. ``options`` go to :func:`dial` (transport, substitutions, extra, timeout_s)."""
+    room = room if room is not None else server.new_room(account["apiKey"])
+    credentials = (account["username"], password if password is not None else account["password"])
+    result = dial(server, room, scenario, workdir, credentials, **options)
+    assert result.returncode == 0, result.explain() + server.log_tail()
+    return room
+
+
+def refused(
+    server: Server,
+    account: dict[str, str],
+    room: str,
+    status: int,
+    workdir: Path,
+    *,
+    codecs: str = "0",
+    **options: Any,
+) -> None:
+    """An INVITE into ``room`` is answered ``status`` (after the challenge) and nothing else."""
+    substitutions = {"STATUS": str(status), "CODECS": codecs}
+    call_room(
+        server,
+        account,
+        "invite_rejected.xml",
+        workdir,
+        room=room,
+        substitutions=substitutions,
+        **options,
     )
 
 

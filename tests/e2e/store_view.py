@@ -41,3 +41,15 @@ class StoreView:
             time.sleep(0.2)
             calls = self.calls(room_id)
         return calls
+
+
+def ended_calls(data_dir: Path, room_id: str, timeout_s: float = 10.0) -> list[dict[str, object]]:
+    """A server's call records of ``room_id`` once all have ended (see StoreView.ended_calls)."""
+    with StoreView(data_dir) as view:
+        return view.ended_calls(room_id, timeout_s)
+
+
+def room_calls(data_dir: Path, room_id: str) -> list[dict[str, object]]:
+    """A server's call records of ``room_id`` as they are now."""
+    with StoreView(data_dir) as view:
+        return view.calls(room_id)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from .harness import Server, dial, running_server, sipp_workdir
-from .store_view import StoreView
+from .harness import Server, call_room, running_server, sipp_workdir
+from .store_view import ended_calls
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(180)]
 
@@ -21,25 +21,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield srv
 
 
-def ended_calls(server: Server, room: str, timeout_s: float = 10.0) -> list[dict[str, object]]:
-    with StoreView(server.data_dir) as view:
-        return view.ended_calls(room, timeout_s)
-
-
 def test_twilio_shaped_invite_is_bridged_with_its_call_sid(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
 ) -> None:
-    room = server.new_room(account["apiKey"])
-    result = dial(
+    room = call_room(
         server,
-        room,
+        account,
         "twilio_invite.xml",
         sipp_workdir(tmp_path, wavs),
-        (account["username"], account["password"]),
         extra=["-d", "1500"],
     )
-    assert result.returncode == 0, result.explain() + server.log_tail()
-    (call,) = ended_calls(server, room)
+    (call,) = ended_calls(server.data_dir, room)
     assert call["codec"] == "PCMU"  # the caller's first choice
     assert call["caller_number"] == "+15551234567"
     metadata = call["provider_metadata"]
@@ -64,17 +56,14 @@ def test_plivo_and_telnyx_shaped_invites_keep_their_call_ids(
     header: str,
     value: str,
 ) -> None:
-    room = server.new_room(account["apiKey"])
-    result = dial(
+    room = call_room(
         server,
-        room,
+        account,
         scenario,
         sipp_workdir(tmp_path, wavs),
-        (account["username"], account["password"]),
         extra=["-d", "1000"],
     )
-    assert result.returncode == 0, result.explain() + server.log_tail()
-    (call,) = ended_calls(server, room)
+    (call,) = ended_calls(server.data_dir, room)
     metadata = call["provider_metadata"]
     assert isinstance(metadata, dict) and metadata[header] == value
     assert call["codec"] == "PCMU"
@@ -83,17 +72,14 @@ def test_plivo_and_telnyx_shaped_invites_keep_their_call_ids(
 def test_late_ack_is_survived(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
 ) -> None:
-    room = server.new_room(account["apiKey"])
-    result = dial(
+    room = call_room(
         server,
-        room,
+        account,
         "late_ack.xml",
         sipp_workdir(tmp_path, wavs),
-        (account["username"], account["password"]),
         extra=["-d", "1000"],
     )
-    assert result.returncode == 0, result.explain() + server.log_tail()
-    (call,) = ended_calls(server, room)
+    (call,) = ended_calls(server.data_dir, room)
     assert (call["result"], call["reason"]) == ("success", "caller-hangup")
 
 
@@ -101,15 +87,12 @@ def test_late_ack_is_survived(
 def test_call_never_acked_ends_with_bye_after_64_t1(
     server: Server, account: dict[str, str], wavs: dict[str, Path], tmp_path: Path
 ) -> None:
-    room = server.new_room(account["apiKey"])
-    result = dial(
+    room = call_room(
         server,
-        room,
+        account,
         "no_ack.xml",
         sipp_workdir(tmp_path, wavs),
-        (account["username"], account["password"]),
         timeout_s=60,
     )
-    assert result.returncode == 0, result.explain() + server.log_tail()
-    (call,) = ended_calls(server, room)
+    (call,) = ended_calls(server.data_dir, room)
     assert (call["result"], call["reason"]) == ("upstream_error", "ack-timeout")
