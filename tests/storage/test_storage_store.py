@@ -20,8 +20,8 @@ from sipmeet.storage import (
     Store,
     create_store_engine,
 )
+from sipmeet.storage import base as store_module
 from sipmeet.storage import ids as storage_ids
-from sipmeet.storage import store as store_module
 
 DOMAIN = "sip.example.com"
 
