@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 
 from sipmeet.storage import ApiKey
+from tests.fakes import FakeCall, FakeLive
 
-from .conftest import FakeCall, FakeLive, auth
+from .conftest import auth
 
 
 def _calls(live: FakeLive, key: ApiKey, other: ApiKey) -> None:

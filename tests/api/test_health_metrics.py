@@ -13,8 +13,9 @@ from sipmeet.api import ApiContext, create_app, health
 from sipmeet.config import Settings
 from sipmeet.rooms.events import ParticipantJoined, ParticipantLeft
 from sipmeet.storage import ApiKey, CallStart, StorageError, Store, create_store_engine
+from tests.fakes import FakeCall, FakeFrameClock, FakeLive, FakeRoom, FakeRooms
 
-from .conftest import FakeCall, FakeFrameClock, FakeLive, FakePorts, FakeRoom, FakeRooms, SipState
+from .conftest import FakePorts, SipState
 
 
 async def test_healthy(client: httpx.AsyncClient) -> None:

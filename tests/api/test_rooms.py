@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 
 from sipmeet.storage import ApiKey, Store
+from tests.fakes import FakeCall, FakeLive, FakeRoom, FakeRooms
 
-from .conftest import DOMAIN, FakeCall, FakeLive, FakeRoom, FakeRooms, auth
+from .conftest import DOMAIN, auth
 
 
 async def test_create_and_get_room(client: httpx.AsyncClient, key: ApiKey) -> None:

@@ -21,8 +21,9 @@ from schemathesis.specs.openapi.checks import (
 
 from sipmeet.api import ApiContext, create_app
 from sipmeet.storage import ApiKey, Store
+from tests.fakes import FakeCall, FakeLive
 
-from .conftest import FakeCall, FakeLive, auth
+from .conftest import auth
 
 EXAMPLES_PER_OPERATION = 8
 CHECKS = [

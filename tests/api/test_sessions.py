@@ -9,8 +9,9 @@ import pytest
 
 from sipmeet.api import group_sessions, mask_number, parse_session_id
 from sipmeet.storage import ApiKey, CallRecord, CallStart, Store
+from tests.fakes import FakeCall, FakeLive
 
-from .conftest import FakeCall, FakeLive, StepClock, auth
+from .conftest import StepClock, auth
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

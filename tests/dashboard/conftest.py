@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,8 +16,8 @@ from fastapi import FastAPI
 from sipmeet.api import ApiContext, create_app
 from sipmeet.config import Settings, load_settings
 from sipmeet.dashboard import LoginRateLimiter, Passwords, create_dashboard_router
-from sipmeet.rooms.events import RoomEvent
 from sipmeet.storage import Store
+from tests.fakes import FakeLive
 
 DOMAIN = "sip.example.com"
 PUBLIC_URL = "https://meet.example.com"
@@ -41,93 +40,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
-
-
-@dataclass
-class FakeCall:
-    participant_id: str
-    room_id: str
-    api_key_id: str
-    muted: bool = False
-    quality: dict[str, object] = field(default_factory=dict)
-
-    def describe(self) -> dict[str, object]:
-        return {
-            "participantId": self.participant_id,
-            "callId": f"call-{self.participant_id}",
-            "roomId": self.room_id,
-            "apiKeyId": self.api_key_id,
-            "displayName": "Alice <Example>",
-            "maskedNumber": "+*******4567",
-            "codec": "PCMU",
-            "muted": self.muted,
-            "onHold": False,
-            "quality": self.quality,
-        }
-
-
-@dataclass
-class FakeLive:
-    live_calls: list[FakeCall] = field(default_factory=list)
-    hung_up: list[tuple[str, str]] = field(default_factory=list)
-    ended_rooms: list[str] = field(default_factory=list)
-
-    @property
-    def calls(self) -> list[FakeCall]:
-        return list(self.live_calls)
-
-    def hang_up(self, participant_id: str, *, reason: str = "removed") -> bool:
-        for call in self.live_calls:
-            if call.participant_id == participant_id:
-                self.live_calls.remove(call)
-                self.hung_up.append((participant_id, reason))
-                return True
-        return False
-
-    def set_muted(self, participant_id: str, muted: bool) -> bool:
-        for call in self.live_calls:
-            if call.participant_id == participant_id:
-                call.muted = muted
-                return True
-        return False
-
-    def end_room(self, room_id: str, *, reason: str = "room-deactivated") -> int:
-        ended = [c for c in self.live_calls if c.room_id == room_id]
-        for call in ended:
-            self.live_calls.remove(call)
-        self.ended_rooms.append(room_id)
-        return len(ended)
-
-
-@dataclass
-class FakeRoom:
-    room_id: str
-    size: int
-
-    def __len__(self) -> int:
-        return self.size
-
-
-class FakeRooms:
-    """The live rooms (only what the dashboard reads: iteration and lookup)."""
-
-    def __init__(self, sizes: dict[str, int]) -> None:
-        self.rooms = {room_id: FakeRoom(room_id, n) for room_id, n in sizes.items()}
-
-    def get(self, room_id: str) -> FakeRoom | None:
-        return self.rooms.get(room_id)
-
-    def __iter__(self) -> Iterator[FakeRoom]:
-        return iter(list(self.rooms.values()))
-
-    def __len__(self) -> int:
-        return len(self.rooms)
-
-    def clock(self, room_id: str) -> None:
-        return None
-
-    def subscribe(self, subscriber: Callable[[RoomEvent], None]) -> Callable[[], None]:
-        return lambda: None
 
 
 def make_settings(data_dir: Path) -> Settings:

@@ -9,12 +9,11 @@ import pytest
 from fastapi import FastAPI
 
 from sipmeet.storage import Store
+from tests.fakes import FakeCall, FakeLive
 
 from .conftest import (
     DOMAIN,
     Clock,
-    FakeCall,
-    FakeLive,
     csrf_of,
     login,
     make_client,
@@ -141,7 +140,7 @@ async def test_delete_key_removes_it_and_ends_its_calls(
     response = await admin.post(f"/dashboard/keys/{key.id}/delete", data={"csrf": token})
     assert response.status_code == 303
     assert store.get_api_key(key.id) is None and store.get_room(room.room_id) is None
-    assert live.live_calls == [] and live.ended_rooms == ["doomed-room"]
+    assert live.live_calls == [] and [r for r, _ in live.ended_rooms] == ["doomed-room"]
 
 
 FORMS = [

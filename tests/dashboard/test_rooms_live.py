@@ -9,8 +9,9 @@ import httpx
 from sipmeet.api import ApiContext
 from sipmeet.auth_tokens import verify_token
 from sipmeet.storage import Store
+from tests.fakes import FakeCall, FakeLive, FakeRooms
 
-from .conftest import DOMAIN, Clock, FakeCall, FakeLive, FakeRooms, page_csrf, text_of
+from .conftest import DOMAIN, Clock, page_csrf, text_of
 
 
 async def test_create_room_with_id_and_pin(admin: httpx.AsyncClient, store: Store) -> None:
@@ -181,7 +182,7 @@ async def test_static_assets(client: httpx.AsyncClient) -> None:
 
 
 async def test_live_lists_browser_only_rooms(admin: httpx.AsyncClient, ctx: ApiContext) -> None:
-    ctx.rooms = FakeRooms({"webinar": 3})
+    ctx.rooms = FakeRooms.of_sizes({"webinar": 3})
     body = (await admin.get("/dashboard/live.json")).json()
     assert body["calls"] == 0
     assert body["rooms"] == [
