@@ -79,6 +79,7 @@ async def test_tap_takes_encoded_opus_frames_and_nothing_is_decoded() -> None:
         packet.ssrc = 1234
         packet.marker = int(i == 0)
         packet.payload = payload
+        packet.extensions.audio_level = (True, 30 + i) if i % 2 else None
         await receiver._handle_rtp_packet(packet, arrival_time_ms=20 * i)
         # each packet is handed on as it arrives: aiortc's 80 ms prefetch is bypassed
         assert len(frames) == i + 1
@@ -88,6 +89,8 @@ async def test_tap_takes_encoded_opus_frames_and_nothing_is_decoded() -> None:
     assert [f.sequence for f in frames] == [1000 + i for i in range(12)]
     assert [f.marker for f in frames] == [True] + [False] * 11
     assert {f.ssrc for f in frames} == {1234}
+    # the browser's own RFC 6464 level, where the packet carried one
+    assert [f.audio_level for f in frames] == [30 + i if i % 2 else None for i in range(12)]
     assert tapped_frames(receiver) == 12
     await asyncio.sleep(0.05)
     assert receiver.track._queue.empty()  # type: ignore[attr-defined]  # nothing decoded

@@ -194,9 +194,11 @@ class BrowserSession:
                     marker=frame.marker,
                     ssrc=frame.ssrc,
                 )
-            # The tap sees no header extensions: the level the room measured last tick
-            # stands in for the browser's own RFC 6464 level.
-            level = self.sfu.room.levels.get(self.participant_id)
+            # The browser's own RFC 6464 level goes on with its audio; without one, the
+            # level the room measured last tick stands in.
+            level = frame.audio_level
+            if level is None:
+                level = self.sfu.room.levels.get(self.participant_id)
             publication.forward(frame.data, frame.timestamp, level)
 
         tap_receiver(receiver, track.kind, sink)

@@ -20,7 +20,8 @@
   :func:`cap_receiver_estimates` lowers the REMBs aiortc's receiver sends by itself, so
   that a publisher sends no more than its slowest subscriber takes.
 * Audio level: aiortc writes the RFC 6464 header extension only for frames it encodes;
-  :func:`write_audio_level` gives pre-encoded packets their level again.
+  :func:`write_audio_level` gives pre-encoded packets their level again (a browser's
+  own level, which the tap reads off each audio packet).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class EncodedFrame:
     sequence: int | None = None
     marker: bool = False
     ssrc: int = 0
+    audio_level: int | None = None  # RFC 6464 level (0..127, -dBov) when the packet had one
 
 
 def check_aiortc(receiver: RTCRtpReceiver | None = None) -> None:
@@ -104,7 +106,7 @@ class _AudioFrame:
     """What aiortc's jitter buffer would hand out (``data``, ``timestamp``), plus the
     packet's own sequence number, marker and SSRC."""
 
-    __slots__ = ("data", "marker", "sequence", "ssrc", "timestamp")
+    __slots__ = ("audio_level", "data", "marker", "sequence", "ssrc", "timestamp")
 
     def __init__(self, packet: Any) -> None:
         self.data: bytes = packet._data
@@ -112,6 +114,8 @@ class _AudioFrame:
         self.sequence: int = packet.sequence_number
         self.marker = bool(packet.marker)
         self.ssrc: int = packet.ssrc
+        level = packet.extensions.audio_level  # (voice activity, level) when negotiated
+        self.audio_level: int | None = int(level[1]) if level is not None else None
 
 
 class _PassThrough:
@@ -163,6 +167,7 @@ class _TapQueue(queue.Queue[Any]):
                     frame.sequence if audio else None,
                     frame.marker if audio else False,
                     frame.ssrc if audio else 0,
+                    frame.audio_level if audio else None,
                 )
             )
         except Exception:
