@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -88,8 +89,16 @@ class WsBrowser:
         self.tracks: dict[str, str] = {}
         self.joined: dict[str, Any] = {}
         self._reader: asyncio.Task[None] | None = None
+        self.before_answer: Any = None  # called with each server offer, before answering it
 
-    async def join(self, name: str, with_tone: bool, *, trickle: bool = False) -> None:
+    async def join(
+        self,
+        name: str,
+        with_tone: bool,
+        *,
+        trickle: bool = False,
+        extmap: dict[str, int] | None = None,
+    ) -> None:
         await self.ws.send(json.dumps({"type": "join", "name": name}))
         self.joined = json.loads(await self.ws.recv())
         assert self.joined["type"] == "joined"
@@ -99,6 +108,8 @@ class WsBrowser:
             self.pc.addTransceiver("audio", direction="recvonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
         sdp = self.pc.localDescription.sdp
+        for uri, ext_id in (extmap or {}).items():  # number extensions as another browser does
+            sdp = re.sub(rf"a=extmap:\d+ {re.escape(uri)}", f"a=extmap:{ext_id} {uri}", sdp)
         if not trickle:
             await self.ws.send(json.dumps({"type": "offer", "sdp": sdp}))
         else:  # as a browser does: the offer without candidates, then each one, then the end
@@ -124,6 +135,8 @@ class WsBrowser:
                     RTCSessionDescription(message["sdp"], message["type"])
                 )
             if message["type"] == "offer":
+                if self.before_answer is not None:
+                    self.before_answer(message)
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
                 answer = {"type": "answer", "sdp": self.pc.localDescription.sdp}
                 await self.ws.send(json.dumps(answer))
@@ -187,6 +200,34 @@ async def test_trickled_candidates_connect(ctx: WebRtcContext) -> None:
         remote = {(c.ip, c.port) for c in ice.getRemoteCandidates() if c.type == "host"}
         assert local <= remote
         await browser.close()
+
+
+async def test_renegotiation_keeps_the_browsers_header_extension_ids(ctx: WebRtcContext) -> None:
+    """A server offer made while the first connection still starts must not put aiortc's own
+    extension ids back on the browser's m-line (it would misread the browser's packets)."""
+    level, mid = (
+        "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+        "urn:ietf:params:rtp-hdrext:sdes:mid",
+    )
+    token = create_token("APIa", SECRET_A, room_id="room-1")
+    seen: list[dict[str, int]] = []
+    async with serve(ctx) as host:
+        url = f"ws://{host}/ws/rooms/room-1?token={token}"
+        async with websockets.connect(url) as ws_a, websockets.connect(url) as ws_b:
+            a, b = WsBrowser(ws_a), WsBrowser(ws_b)
+            await a.join("Alice", with_tone=True, extmap={level: 9, mid: 4})
+            session = ctx.sessions[a.joined["participantId"]]
+
+            def check(offer: dict[str, Any]) -> None:
+                first = session.pc.getTransceivers()[0]
+                seen.append({e.uri: e.id for e in first._headerExtensions})
+
+            a.before_answer = check
+            await b.join("Bob", with_tone=True)  # Bob publishes: the server offers Alice more
+            await _until(lambda: len(seen) >= 1)
+            assert all(ids.get(level) == 9 and ids.get(mid) == 4 for ids in seen), seen
+            await a.close()
+            await b.close()
 
 
 async def test_two_browsers_meet_and_see_events(ctx: WebRtcContext) -> None:

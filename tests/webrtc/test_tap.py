@@ -18,6 +18,7 @@ from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
     RTCP_PSFB_PLI,
+    HeaderExtensionsMap,
     RtcpPacket,
     RtcpPsfbPacket,
     RtpPacket,
@@ -31,6 +32,7 @@ from sipmeet.webrtc import (
     TapError,
     cap_receiver_estimates,
     check_aiortc,
+    harden_header_parsing,
     on_bitrate_estimate,
     on_keyframe_request,
     request_keyframe,
@@ -232,6 +234,29 @@ async def test_publisher_is_sent_a_cap_and_its_own_rembs_are_lowered() -> None:
     await receiver._send_rtcp(_remb(4321, 200_000, [777]))  # already lower: unchanged
     assert _sent_rembs(transport) == [(2_000_000, [777]), (300_000, [777]), (200_000, [777])]
     await receiver.stop()
+
+
+def test_a_malformed_header_extension_drops_the_packet_not_the_connection() -> None:
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+
+    ext_map = HeaderExtensionsMap()
+    level = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+    ext_map.configure(
+        RTCRtpParameters(headerExtensions=[RTCRtpHeaderExtensionParameters(id=2, uri=level)])
+    )
+    packet = RtpPacket(payload_type=111, sequence_number=1, timestamp=0)
+    packet.extensions.abs_send_time = 0x123456  # sent with id 2 by a peer numbering otherwise
+    sender_map = HeaderExtensionsMap()
+    abs_send_time = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+    sender_map.configure(
+        RTCRtpParameters(
+            headerExtensions=[RTCRtpHeaderExtensionParameters(id=2, uri=abs_send_time)]
+        )
+    )
+    wire = packet.serialize(sender_map)
+    harden_header_parsing()
+    with pytest.raises(ValueError, match="malformed RTP header extension"):
+        RtpPacket.parse(wire, ext_map)  # aiortc's transport drops a packet on ValueError
 
 
 def test_aiortc_offers_the_codecs_forwarding_relies_on() -> None:

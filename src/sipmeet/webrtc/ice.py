@@ -30,6 +30,8 @@ import aioice.ice
 import aioice.stun
 from aiortc import RTCConfiguration, RTCPeerConnection
 
+from .tap import harden_header_parsing
+
 __all__ = [
     "allow_remote_addresses",
     "announce_addresses",
@@ -153,6 +155,7 @@ def host_addresses() -> tuple[str, ...]:
 
 def new_peer_connection() -> RTCPeerConnection:
     """A peer connection without STUN/TURN servers whose candidates are the configured hosts."""
+    harden_header_parsing()
     if not _installed:
         restrict_host_addresses(_addresses)
     return RTCPeerConnection(RTCConfiguration(iceServers=[]))

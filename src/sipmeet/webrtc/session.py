@@ -272,17 +272,23 @@ class BrowserSession:
             if self.pc.signalingState != "stable":
                 return
             self._renegotiate = False
-            # aiortc offers its default payload types again on every offer; m-lines already
-            # negotiated keep theirs (else the browser's Opus 111 turns 96 and is dropped).
-            negotiated = {
-                t.mid: list(t._codecs)
+            # aiortc offers its default payload types and header extension ids again on
+            # every offer; m-lines already negotiated keep theirs (else the browser's Opus
+            # 111 turns 96 and is dropped, and a connection still starting would read the
+            # browser's extensions with aiortc's ids: a 3-byte abs-send-time taken for a
+            # 1-byte audio level stops aiortc's receive loop).
+            settled = [
+                t
                 for t in self.pc.getTransceivers()
                 if t.mid is not None and t.currentDirection is not None and t._codecs
-            }
+            ]
+            negotiated = {str(t.mid): list(t._codecs) for t in settled}
+            extensions = {str(t.mid): list(t._headerExtensions) for t in settled}
             offer = await self.pc.createOffer()
             for transceiver in self.pc.getTransceivers():
                 if transceiver.mid in negotiated:
                     transceiver._codecs = negotiated[transceiver.mid]
+                    transceiver._headerExtensions = extensions[transceiver.mid]
             sdp = self._extmap.rewrite(_keep_payload_types(offer.sdp, negotiated))
             offer = RTCSessionDescription(sdp=sdp, type="offer")
             await self.pc.setLocalDescription(offer)

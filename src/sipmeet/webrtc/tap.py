@@ -19,6 +19,10 @@
   :func:`send_bitrate_cap` sends the publisher a REMB of its own and
   :func:`cap_receiver_estimates` lowers the REMBs aiortc's receiver sends by itself, so
   that a publisher sends no more than its slowest subscriber takes.
+* Robustness: a header extension whose length does not fit its negotiated meaning
+  makes aiortc's parser raise ``struct.error``, which its transport does not catch: that
+  one packet would end the connection's receive loop. :func:`harden_header_parsing`
+  turns it into the ``ValueError`` the transport drops the packet for.
 * Audio level: aiortc writes the RFC 6464 header extension only for frames it encodes;
   :func:`write_audio_level` gives pre-encoded packets their level again (a browser's
   own level, which the tap reads off each audio packet).
@@ -29,18 +33,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCRtpReceiver, RTCRtpSender
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci, unpack_remb_fci
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    HeaderExtensionsMap,
+    RtcpPsfbPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
 
 __all__ = [
     "EncodedFrame",
     "TapError",
     "cap_receiver_estimates",
     "check_aiortc",
+    "harden_header_parsing",
     "on_bitrate_estimate",
     "on_keyframe_request",
     "request_keyframe",
@@ -63,6 +75,7 @@ _PRIVATE_METHODS = (
     (RTCRtpSender, "_next_encoded_frame"),
     (RTCRtpSender, "_handle_rtcp_packet"),
     (RTCRtpReceiver, "_send_rtcp"),
+    (HeaderExtensionsMap, "get"),
 )
 _pending: set[asyncio.Task[None]] = set()
 
@@ -276,3 +289,23 @@ def cap_receiver_estimates(receiver: RTCRtpReceiver, cap: Callable[[], int | Non
         await original(packet)
 
     receiver._send_rtcp = send_rtcp  # type: ignore[method-assign]
+
+
+_hardened = False
+
+
+def harden_header_parsing() -> None:
+    """Make a malformed RTP header extension drop its packet, not the connection (once)."""
+    global _hardened
+    if _hardened:
+        return
+    original = HeaderExtensionsMap.get
+
+    def get(self: HeaderExtensionsMap, extension_profile: int, extension_value: bytes) -> Any:
+        try:
+            return original(self, extension_profile, extension_value)
+        except struct.error as exc:
+            raise ValueError(f"malformed RTP header extension: {exc}") from None
+
+    HeaderExtensionsMap.get = get  # type: ignore[method-assign]
+    _hardened = True
