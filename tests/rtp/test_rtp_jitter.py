@@ -143,6 +143,41 @@ def test_lost_packets_become_gaps_in_their_place() -> None:
     assert jb.late == 0
 
 
+def test_sequence_numbers_of_rfc4733_packets_are_not_lost_audio() -> None:
+    """A key press: audio 0-19, then four RFC 4733 packets take sequence numbers while no
+    audio is sent for 80 ms, then audio again; one real loss after it."""
+    jb = JitterBuffer(RATE)
+    audio = stream(20) + [(t + 0.480, p) for t, p in stream(20, first_seq=1024, first_ts=53_840)]
+    audio = [(t, p) for t, p in audio if p.sequence != 1030]  # really lost
+    events = [
+        (0.4 + 0.02 * k + 0.03, RtpPacket(101, 1020 + k, 53_200, SSRC, marker=k == 0))
+        for k in range(4)
+    ]
+    pending = sorted(audio + events, key=lambda a: a[0])
+    out: list[Item] = []
+    for step in range(round(1.5 / 0.005) + 1):
+        now = step * 0.005
+        while pending and pending[0][0] <= now:
+            at, packet = pending.pop(0)
+            if packet.payload_type == 101:
+                jb.skip(packet)
+            else:
+                jb.push(packet, at)
+        while (item := jb.pop(now)) is not None:
+            out.append(item)
+    played = [i.sequence for i in out if isinstance(i, RtpPacket)]
+    assert played == [s for s in range(1000, 1044) if not 1020 <= s <= 1023 and s != 1030]
+    assert jb.lost == 1  # only the real loss; the event's sequence numbers were used
+    # a late-told event packet takes back a loss already counted
+    late = JitterBuffer(RATE)
+    _, out = play(
+        stream(10) + stream(10, first_seq=1011, first_ts=50_000 + 11 * 160), until=1.0, jb=late
+    )
+    assert late.lost == 1
+    late.skip(RtpPacket(101, 1010, 51_600, SSRC))
+    assert late.lost == 0
+
+
 @pytest.mark.parametrize("ptime_ms", [10, 20, 30, 40])
 def test_packet_durations(ptime_ms: int) -> None:
     spp = RATE * ptime_ms // 1000

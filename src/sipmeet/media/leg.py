@@ -177,6 +177,7 @@ class SipLegMedia:
             self.remote_ssrc = packet.ssrc
         self.reception.update(packet, now)
         if pt == self.dtmf_pt:
+            self.jitter.skip(packet)  # its sequence number is no lost audio
             return self.dtmf.receive(packet, now)
         self.jitter.push(packet, now)
         return []

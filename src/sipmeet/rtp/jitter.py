@@ -77,6 +77,7 @@ class JitterBuffer:
         "_max_delay_s",
         "_min_delay_s",
         "_next_seq",
+        "_non_audio",
         "_offset",
         "_pos_ts",
         "_silent",
@@ -126,6 +127,7 @@ class JitterBuffer:
         self._late_marks: deque[int] = deque()  # `received` at each recent late arrival
         self._last_late_arrival = float("-inf")
         self._skipped: deque[int] = deque(maxlen=64)  # ext seqs given up on, for late arrivals
+        self._non_audio: deque[int] = deque(maxlen=64)  # ext seqs of RFC 4733 packets: not lost
         self._ssrc: int | None = None
         self._next_seq = 0  # lowest extended sequence number not yet played or given up
         self._pos_ts = 0  # playout cursor, extended RTP timestamp
@@ -216,6 +218,19 @@ class JitterBuffer:
             self._give_up(oldest)
             self._next_seq = oldest + 1
             self._pos_ts = max(self._pos_ts, oldest_ts + self._spp)
+
+    def skip(self, packet: RtpPacket) -> None:
+        """A packet of the stream that carries no audio (an RFC 4733 event): its sequence
+        number was used, not lost, when the buffer passes over it."""
+        if self._ssrc is None or packet.ssrc != self._ssrc:
+            return
+        next_seq = self._next_seq
+        ext_seq = next_seq + ((packet.sequence - next_seq + 0x8000) & 0xFFFF) - 0x8000
+        if ext_seq >= next_seq:
+            self._non_audio.append(ext_seq)
+        elif ext_seq in self._skipped:  # already passed over and counted: take it back
+            self._skipped.remove(ext_seq)
+            self.lost -= 1
 
     def _start(self, packet: RtpPacket, now: float) -> None:
         if self._ssrc is not None:
@@ -362,6 +377,8 @@ class JitterBuffer:
     def _give_up(self, seq: int) -> None:
         """Advance past every sequence number below ``seq``; those never came."""
         for missing in range(self._next_seq, seq):
+            if missing in self._non_audio:
+                continue
             self.lost += 1
             self._skipped.append(missing)
         if seq > self._next_seq:
