@@ -78,7 +78,7 @@ def test_contract_names_follow_the_naming_rule() -> None:
 
 def test_every_setting_has_a_one_line_doc() -> None:
     specs = setting_specs()
-    assert len(specs) == 28
+    assert len(specs) == 31
     for spec in specs:
         assert spec.doc and "\n" not in spec.doc, spec.key
         assert spec.doc.endswith("."), spec.key

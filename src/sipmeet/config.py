@@ -106,6 +106,13 @@ def _port(value: int) -> str | None:
     return None if 1 <= value <= 65535 else f"must be 1-65535, got {value}"
 
 
+def _ice_servers(value: str) -> str | None:
+    for url in (u.strip() for u in value.split(",")):
+        if url and not re.fullmatch(r"(stun|stuns|turn|turns):[^\s,]+", url):
+            return f"must be stun:, stuns:, turn: or turns: URLs separated by commas, got {url!r}"
+    return None
+
+
 def _admin_password(value: str | None) -> str | None:
     if value is not None and len(value) < 8:
         return f"must be at least 8 characters, got {len(value)}"  # never the value itself
@@ -222,6 +229,8 @@ _CHECKS: dict[str, Check] = {
     "media.opus_complexity": _between(0, 10),
     "media.alone_timeout_s": _at_least(1),
     "admin.password": _admin_password,
+    "webrtc.ice_servers": _ice_servers,
+    "webrtc.turn_ttl_s": _at_least(60),
 }
 # Shown in the reference instead of the literal default (derived or file-backed values).
 _DEFAULT_DOCS = {
@@ -234,7 +243,7 @@ _DEFAULT_DOCS = {
     "admin.password": "random, logged once on first start",
 }
 # Secrets have no command-line flag and are never printed.
-_SECRETS = frozenset({"master_key", "admin.password"})
+_SECRETS = frozenset({"master_key", "admin.password", "webrtc.turn_secret"})
 
 
 # --- the tree (each field's docstring feeds the generated reference) --------------------------
@@ -325,6 +334,22 @@ class Media:
 
 
 @dataclass(frozen=True, slots=True)
+class WebRtc:
+    """Browsers' ICE servers."""
+
+    ice_servers: str = ""
+    """STUN/TURN URLs the browsers use, comma-separated (e.g. "turn:turn.example.com:3478")."""
+    turn_secret: str | None = field(default=None, repr=False)
+    """Shared secret of the TURN server's REST-API credentials (coturn's static-auth-secret)."""
+    turn_ttl_s: int = 86400
+    """Lifetime of the TURN credentials handed to a browser, seconds."""
+
+    @property
+    def ice_server_urls(self) -> tuple[str, ...]:
+        return tuple(u.strip() for u in self.ice_servers.split(",") if u.strip())
+
+
+@dataclass(frozen=True, slots=True)
 class Log:
     """Logging."""
 
@@ -386,6 +411,7 @@ class Settings:
     media: Media = field(default_factory=Media)
     log: Log = field(default_factory=Log)
     admin: Admin = field(default_factory=Admin)
+    webrtc: WebRtc = field(default_factory=WebRtc)
 
     def __post_init__(self) -> None:
         # Derived defaults. Note: dataclasses.replace() keeps already-derived values.
@@ -411,6 +437,7 @@ SECTIONS: dict[str, type[Any]] = {
     "media": Media,
     "log": Log,
     "admin": Admin,
+    "webrtc": WebRtc,
 }
 
 

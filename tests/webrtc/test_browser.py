@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import socket
+import subprocess
+import time
 import wave
 from pathlib import Path
 from typing import Any
@@ -320,3 +324,123 @@ async def test_the_page_rejoins_after_a_server_restart(tmp_path: Path) -> None:
     finally:
         allow_remote_addresses(None)
         registry.close()
+
+
+TURNSERVER = Path("/usr/bin/turnserver")
+
+
+@pytest.mark.skipif(not TURNSERVER.exists(), reason="Debian coturn is not installed")
+async def test_media_through_turn_with_the_servers_credentials(tmp_path: Path) -> None:
+    """coturn on 127.0.0.1 checks the REST-API credentials sipmeet hands the page; with
+    ?relay=1 the page's media goes only through the TURN relay, and the phone hears it."""
+    from playwright.async_api import async_playwright
+
+    from sipmeet.config import WebRtc
+
+    secret = "turn-shared-secret"
+    port = free_udp_port()
+    relay_first = free_udp_port()
+    log = tmp_path / "turnserver.log"
+    turn = subprocess.Popen(
+        [
+            str(TURNSERVER),
+            "-n",
+            "--verbose",
+            "--listening-ip=127.0.0.1",
+            "--relay-ip=127.0.0.1",
+            f"--listening-port={port}",
+            f"--min-port={relay_first}",
+            f"--max-port={relay_first + 20}",
+            "--use-auth-secret",
+            f"--static-auth-secret={secret}",
+            "--realm=sipmeet.test",
+            "--allow-loopback-peers",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            f"--pidfile={tmp_path / 'turnserver.pid'}",
+            f"--log-file={log}",
+            "--simple-log",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    registry = RoomRegistry()
+    settings = Settings(
+        sip=Sip(domain="meet.example"),
+        webrtc=WebRtc(ice_servers=f"turn:127.0.0.1:{port}?transport=udp", turn_secret=secret),
+    )
+    ctx = WebRtcContext(MemoryStore(), registry, settings)
+    phone = FakePhone("sip-1")
+    registry.join("room-1", "APIa", phone)
+    allow_remote_addresses(["127.0.0.1"])
+    token = create_token("APIa", SECRET_A, room_id="room-1")
+    wav = _tone_wav(tmp_path / "mic.wav", 700.0)
+    try:
+        async with serve(ctx) as host, async_playwright() as p:
+            browser = await p.chromium.launch(
+                executable_path=str(CHROMIUM),
+                args=[*_CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={wav}"],
+            )
+            try:
+                page = await browser.new_page()
+                await page.goto(f"http://{host}/meet/room-1?token={token}&name=Alice&relay=1")
+                await page.wait_for_function(
+                    "window.meeting && window.meeting.pc"
+                    " && window.meeting.pc.connectionState === 'connected'",
+                    timeout=20000,
+                )
+                config = await page.evaluate("window.meeting.pc.getConfiguration()")
+                assert config["iceTransportPolicy"] == "relay"
+                (server,) = config["iceServers"]
+                expiry, user = server["username"].split(":", 1)
+                assert user == await page.evaluate("window.meeting.participantId")
+                assert 0 < int(expiry) - time.time() <= 86400
+                local = await page.evaluate(
+                    """async () => {
+                        const stats = await window.meeting.pc.getStats();
+                        let pair = null;
+                        stats.forEach((s) => {
+                          if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded')
+                            pair = s;
+                        });
+                        return pair ? stats.get(pair.localCandidateId) : null;
+                    }"""
+                )
+                assert local is not None and local["candidateType"] == "relay", local
+                peak = 0.0
+                for _ in range(100):  # the phone hears the page's 700 Hz through the relay
+                    await asyncio.sleep(0.1)
+                    heard = np.concatenate(phone.heard[-25:]) if len(phone.heard) > 25 else None
+                    if heard is not None and np.abs(heard).max() > 1000:
+                        peak = peak_hz(heard, 16000)
+                        break
+                assert abs(peak - 700.0) < 15
+            finally:
+                await browser.close()
+    finally:
+        turn.terminate()
+        try:
+            turn.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            turn.kill()
+            turn.wait()
+        allow_remote_addresses(None)
+        registry.close()
+    # coturn's own account: it authenticated the page and relayed its media
+    turn_log = log.read_text(errors="replace")
+    assert "ALLOCATE processed, success" in turn_log, turn_log[-3000:]
+
+
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1, below the ephemeral range, free now (with 20 more after it)."""
+    for _ in range(200):
+        first = random.randrange(10000, 32000)
+        try:
+            for port in range(first, first + 21):
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return first
+    raise RuntimeError("no free UDP ports")

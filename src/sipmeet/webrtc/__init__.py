@@ -30,6 +30,7 @@ from .tap import (
     write_audio_level,
 )
 from .tracks import ForwardedTrack, Publication
+from .turn import ice_servers, turn_credentials
 
 __all__ = [
     "BrowserSession",
@@ -53,6 +54,7 @@ __all__ = [
     "filter_remote_sdp",
     "harden_header_parsing",
     "host_addresses",
+    "ice_servers",
     "media_port_range",
     "new_peer_connection",
     "on_bitrate_estimate",
@@ -63,5 +65,6 @@ __all__ = [
     "send_bitrate_cap",
     "tap_receiver",
     "tapped_frames",
+    "turn_credentials",
     "write_audio_level",
 ]

@@ -22,6 +22,7 @@ import html
 import json
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -41,6 +42,7 @@ from .messages import event_message, participant_info
 from .participant import WebRtcParticipant
 from .session import BrowserSession
 from .sfu import RoomSfu
+from .turn import ice_servers
 
 __all__ = ["PhoneControl", "RoomStore", "WebRtcContext", "create_router"]
 
@@ -262,6 +264,13 @@ async def _converse(
                 "participants": [participant_info(p) for p in room.participants],
                 "activeSpeaker": room.active_speaker,
                 "moderator": claims.is_moderator,
+                "iceServers": ice_servers(
+                    ctx.settings.webrtc.ice_server_urls,
+                    ctx.settings.webrtc.turn_secret,
+                    pid,
+                    time.time(),
+                    ctx.settings.webrtc.turn_ttl_s,
+                ),
             }
         )
         while (message := await _receive(websocket)) is not None:

@@ -23,11 +23,14 @@
 //   localStream, sipUri, muted, handRaised, moderator, candidatesSent (ICE candidates
 //   trickled to the server: the offer goes out at once, candidates follow as found).
 // Devices: Meeting.microphones() lists audio inputs; meeting.useMicrophone(deviceId) switches.
+// ICE: the server hands out its STUN/TURN servers (`webrtc.ice_servers`) with time-limited
+// TURN credentials; {iceTransportPolicy: "relay"} sends media only through TURN.
 // Remote audio plays through hidden <audio> elements unless {autoplay: false}.
 
 export class Meeting extends EventTarget {
-  constructor({ roomId, token, name = "Guest", baseUrl = location.origin, autoplay = true, reconnectForMs = 60000 }) {
+  constructor({ roomId, token, name = "Guest", baseUrl = location.origin, autoplay = true, reconnectForMs = 60000, iceTransportPolicy = "all" }) {
     super();
+    this.iceTransportPolicy = iceTransportPolicy; // "relay": media only through the server's TURN
     this.reconnectForMs = reconnectForMs;
     this._lostAt = null; // when the connection dropped (rejoining since)
     this._attempt = 0;
@@ -222,7 +225,8 @@ export class Meeting extends EventTarget {
         this.sipUri = message.sipUri;
         this.moderator = !!message.moderator;
         for (const p of message.participants) this.participants.set(p.participantId, { ...p, speaking: false });
-        const pc = (this.pc = new RTCPeerConnection({ iceServers: [] }));
+        // STUN/TURN servers (with short-lived TURN credentials) come from the server.
+        const pc = (this.pc = new RTCPeerConnection({ iceServers: message.iceServers || [], iceTransportPolicy: this.iceTransportPolicy }));
         pc.addEventListener("track", (e) => this._onTrack(e));
         pc.addEventListener("connectionstatechange", () => {
           // media lost while signalling still stands (e.g. the network changed): rejoin
