@@ -30,11 +30,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tests.chromium import CHROMIUM, media_args
+
 from .audio import align, overlap, pesq_nb, read_wav, to_rate
 from .baresip import Baresip
 from .harness import HOST, Server
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 MAX_DELAY_S = 0.250
@@ -48,21 +49,7 @@ class Page(Protocol):
 
 
 def chromium_args(mic_wav: Path) -> list[str]:
-    return [
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={mic_wav}",
-        "--autoplay-policy=no-user-gesture-required",
-        "--allow-loopback-in-peer-connection",
-        "--disable-features=WebRtcHideLocalIpsWithMdns",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--headless=new",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
+    return media_args(mic_wav)
 
 
 @contextlib.contextmanager

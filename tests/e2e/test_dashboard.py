@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from tests.chromium import CHROMIUM, HEADLESS_ARGS
+
 from .harness import HOST, Server, SippResult, run_sipp, running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 ADMIN_PASSWORD = "e2e dashboard password 1"
 ROOM = "dash-e2e"
@@ -28,15 +29,7 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed"),
 ]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--headless=new",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM_ARGS = HEADLESS_ARGS
 
 
 @pytest.fixture(scope="module")

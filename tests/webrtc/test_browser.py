@@ -26,12 +26,12 @@ from sipmeet.config import Settings, Sip, WebRtc
 from sipmeet.rooms import RoomRegistry
 from sipmeet.webrtc import allow_remote_addresses, tapped_frames
 from sipmeet.webrtc.routes import WebRtcContext
+from tests.chromium import CHROMIUM, media_args
 
 from .test_loopback import FakePhone
 from .test_room_media import peak_hz
 from .test_routes import SECRET_A, MemoryStore, serve
 
-CHROMIUM = Path("/usr/bin/chromium")
 TURNSERVER = Path("/usr/bin/turnserver")
 
 pytestmark = [
@@ -39,19 +39,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed"),
 ]
 
-_CHROMIUM_ARGS = [
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--headless=new",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CONNECTED_JS = (
     "window.meeting && window.meeting.pc && window.meeting.pc.connectionState === 'connected'"
 )
@@ -117,7 +104,7 @@ async def chromium_lab(
         async with async_playwright() as p:
             browser = await p.chromium.launch(
                 executable_path=str(CHROMIUM),
-                args=[*_CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={wav}"],
+                args=media_args(wav),
             )
             try:
                 yield Lab(ctx, registry, phone, token, browser)
