@@ -23,7 +23,12 @@ from sipmeet.config import Settings, Sip
 from sipmeet.rooms import DtmfPressed, RoomRegistry
 from sipmeet.storage.records import ApiKey, RoomRecord
 from sipmeet.webrtc import new_peer_connection
-from sipmeet.webrtc.routes import WebRtcContext, create_router
+from sipmeet.webrtc.routes import (
+    MAX_MESSAGE_CHARS,
+    MAX_MESSAGES_PER_S,
+    WebRtcContext,
+    create_router,
+)
 
 from .conftest import ToneTrack
 
@@ -181,6 +186,46 @@ async def test_socket_refuses_bad_tokens_and_rooms(
     assert not len(ctx.registry)
 
 
+async def test_an_oversized_message_ends_the_conversation(ctx: WebRtcContext) -> None:
+    token = create_token("APIa", SECRET_A, room_id="room-1")
+    async with (
+        serve(ctx) as host,
+        websockets.connect(f"ws://{host}/ws/rooms/room-1?token={token}") as ws,
+    ):
+        await ws.send(json.dumps({"type": "join", "name": "Alice"}))
+        joined = json.loads(await ws.recv())
+        assert joined["type"] == "joined" and joined["participantId"] in ctx.sessions
+        await ws.send(json.dumps({"type": "offer", "sdp": "v=0" + "x" * MAX_MESSAGE_CHARS}))
+        error = json.loads(await ws.recv())
+        assert (error["type"], error["code"]) == ("error", "too-large")
+        with pytest.raises(websockets.exceptions.ConnectionClosed):
+            await ws.recv()
+    await _until(lambda: not ctx.sessions)
+    room = ctx.registry.get("room-1")
+    assert room is None or not len(room)
+
+
+async def test_a_flood_of_messages_is_cut_off(ctx: WebRtcContext) -> None:
+    token = create_token("APIa", SECRET_A, room_id="room-1")
+    async with (
+        serve(ctx) as host,
+        websockets.connect(f"ws://{host}/ws/rooms/room-1?token={token}") as ws,
+    ):
+        await ws.send(json.dumps({"type": "join", "name": "Alice"}))
+        assert json.loads(await ws.recv())["type"] == "joined"
+        codes = []
+        try:
+            for _ in range(3 * MAX_MESSAGES_PER_S):
+                await ws.send(json.dumps({"type": "hand", "raised": True}))
+            while True:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                codes.append(message.get("code"))
+        except websockets.exceptions.ConnectionClosed:
+            pass
+        assert "too-many" in codes
+    await _until(lambda: not ctx.sessions)
+
+
 async def test_trickled_candidates_connect(ctx: WebRtcContext) -> None:
     token = create_token("APIa", SECRET_A, room_id="room-1")
     async with (
@@ -300,7 +345,10 @@ async def test_bad_messages_get_errors_and_the_socket_stays(ctx: WebRtcContext) 
                 await ws.send(json.dumps(bad))
                 reply = json.loads(await ws.recv())
                 assert reply["type"] == "error"
-            await ws.send("not json")
+            for text in ("not json", "[1, 2]", '"a string"'):
+                await ws.send(text)
+                error = json.loads(await ws.recv())
+                assert (error["type"], error["code"]) == ("error", "bad-message")
             await ws.send(json.dumps({"type": "answer", "sdp": "v=0"}))  # unexpected: ignored
             await ws.send(json.dumps({"type": "mute", "muted": True}))
             assert json.loads(await ws.recv()) == {

@@ -11,7 +11,9 @@ Server to browser: ``joined {participantId, participants, sipUri, moderator}``,
 ``muted``, ``unmuted``, ``hand {participantId, raised}``, ``active-speaker``, ``dtmf``,
 ``removed {reason}`` (a moderator removed this browser; the socket then closes),
 ``error {code, message}``. Close codes: 4401 bad token, 4403 not allowed, 4404 unknown
-room, 4410 room deactivated, 4000 removed by a moderator.
+room, 4410 room deactivated, 4000 removed by a moderator. Text that is no JSON object gets
+``error bad-message``; a message over 256 KiB (``too-large``) or more than 200 in a second
+(``too-many``) ends the conversation after the error.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ __all__ = ["PhoneControl", "RoomStore", "WebRtcContext", "create_router"]
 log = logging.getLogger(__name__)
 
 _MAX_NAME = 64
+MAX_MESSAGE_CHARS = 256 * 1024  # an SDP for a room of a hundred streams fits many times over
+MAX_MESSAGES_PER_S = 200  # signalling is a few messages a second; a flood is cut off
 _BAD_MESSAGE = (
     KeyError,
     ValueError,
@@ -218,7 +222,8 @@ async def _converse(
     send: Any,
 ) -> None:
     api_key_id = claims.api_key_id
-    first = await _receive(websocket)
+    inbox = _Inbox(websocket, send)
+    first = await inbox.next()
     if first is None or first.get("type") != "join":
         await send({"type": "error", "code": "join-first", "message": "send join first"})
         return
@@ -273,7 +278,7 @@ async def _converse(
                 ),
             }
         )
-        while (message := await _receive(websocket)) is not None:
+        while (message := await inbox.next()) is not None:
             kind = message.get("type")
             try:
                 if kind == "offer":
@@ -340,16 +345,44 @@ async def _moderate(
         await send({"type": "error", "code": "not-removed", "message": target})
 
 
-async def _receive(websocket: WebSocket) -> dict[str, Any] | None:
-    """The next JSON object from the browser, or None when it has gone."""
-    while True:
-        try:
-            text = await websocket.receive_text()
-        except (WebSocketDisconnect, RuntimeError):
-            return None
-        try:
-            message = json.loads(text)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(message, dict):
-            return message
+class _Inbox:
+    """The browser's messages, one JSON object at a time, within limits: a message over
+    ``MAX_MESSAGE_CHARS`` or more than ``MAX_MESSAGES_PER_S`` in a second end the
+    conversation (after an error saying why); text that is no JSON object gets an error
+    and is skipped."""
+
+    def __init__(self, websocket: WebSocket, send: Any) -> None:
+        self._websocket = websocket
+        self._send = send
+        self._second = 0
+        self._count = 0
+
+    async def next(self) -> dict[str, Any] | None:
+        """The next JSON object from the browser, or None when it has gone (or must go)."""
+        while True:
+            try:
+                text = await self._websocket.receive_text()
+            except (WebSocketDisconnect, RuntimeError):
+                return None
+            second = int(time.monotonic())
+            self._count = self._count + 1 if second == self._second else 1
+            self._second = second
+            if self._count > MAX_MESSAGES_PER_S:
+                await self._refuse("too-many", f"more than {MAX_MESSAGES_PER_S} messages a second")
+                return None
+            if len(text) > MAX_MESSAGE_CHARS:
+                await self._refuse("too-large", f"a message over {MAX_MESSAGE_CHARS} characters")
+                return None
+            try:
+                message = json.loads(text)
+            except json.JSONDecodeError:
+                message = None
+            if isinstance(message, dict):
+                return message
+            await self._send(
+                {"type": "error", "code": "bad-message", "message": "not a JSON object"}
+            )
+
+    async def _refuse(self, code: str, why: str) -> None:
+        log.info("signalling closed: %s", why)
+        await self._send({"type": "error", "code": code, "message": why})
