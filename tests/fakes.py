@@ -81,12 +81,21 @@ class FakeFrameClock:
 
 
 @dataclass
+class FakeParticipant:
+    participant_id: str
+    display_name: str = "Ada"
+    muted: bool = False
+    kind: str = "webrtc"
+
+
+@dataclass
 class FakeRoom:
     room_id: str
     size: int = 1
+    participants: list[FakeParticipant] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return self.size
+        return max(self.size, len(self.participants))
 
 
 @dataclass

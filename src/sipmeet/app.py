@@ -215,7 +215,9 @@ class Node:
         if _is_loopback(local) and _is_loopback(sip.public_address):
             # a loopback-only node checks the browser's loopback candidates, nothing else
             allow_remote_addresses([local])
-        self.webrtc = WebRtcContext(self.store, self.rooms, s, phones=self.manager)
+        self.webrtc = WebRtcContext(
+            self.store, self.rooms, s, phones=self.manager, records=self.store
+        )
         transport = s.sip.provider_transport.lower()  # validated: "", udp, tcp or tls
         providers = ProviderContext(s, self.store, transport=cast(Transport, transport) or None)
         routers = [create_router(self.webrtc), create_provider_router(providers)]

@@ -9,7 +9,7 @@ import pytest
 
 from sipmeet.api import group_sessions, mask_number, parse_session_id
 from sipmeet.storage import ApiKey, CallRecord, CallStart, Store
-from tests.fakes import FakeCall, FakeLive
+from tests.fakes import FakeCall, FakeLive, FakeParticipant, FakeRoom, FakeRooms
 
 from .conftest import StepClock, auth
 
@@ -151,6 +151,36 @@ async def test_room_participants_live_and_past(
     }
     sessions = (await client.get("/v2/sessions?roomId=daily", headers=auth(key))).json()["data"]
     assert [s["active"] for s in sessions] == [True]
+
+
+async def test_browsers_are_participants_too(
+    client: httpx.AsyncClient, key: ApiKey, store: Store, clock: StepClock, rooms: FakeRooms
+) -> None:
+    store.create_room(key.id, "daily")
+    phone = _call(store, clock, key, "daily", start_s=0, end_s=60)
+    for pid, name, start, end in (("web-gone", "Bob", 10.0, 30.0), ("web-here", "Ada", 20.0, None)):
+        clock.now = T0 + timedelta(seconds=start)
+        rid = store.record_call_start(CallStart("daily", pid, "webrtc", key.id, name))
+        store.record_call_answered(rid, "opus")
+        if end is not None:
+            clock.now = T0 + timedelta(seconds=end)
+            store.record_call_end(rid, "success", "left", {"frames_decoded": 500})
+    rooms.rooms["daily"] = FakeRoom("daily", participants=[FakeParticipant("web-here", "Ada")])
+    r = await client.get("/v2/rooms/daily/participants", headers=auth(key))
+    assert r.status_code == 200, r.text
+    people = r.json()["data"]
+    assert [(p["kind"], p["displayName"], p["live"]) for p in people] == [
+        ("webrtc", "Ada", True),
+        ("webrtc", "Bob", False),
+        ("sip", "Alice", False),
+    ]
+    assert people[0]["participantId"] == "web-here" and people[0]["transport"] == "webrtc"
+    assert people[1]["reason"] == "left" and people[1]["maskedNumber"] is None
+    (session,) = (await client.get("/v2/sessions?roomId=daily", headers=auth(key))).json()["data"]
+    assert session["active"] is True and session["participantCount"] == 3
+    assert session["sessionId"] == f"daily.{phone}"
+    # the phone calls' metric counts no browser
+    assert store.count_calls_by_end() == {("success", "caller-hangup"): 1}
 
 
 @pytest.mark.parametrize(

@@ -298,9 +298,21 @@ def test_two_browsers_and_a_phone_with_keypad_and_moderation(
         assert self_similarity(mics[name], heard[name]) < 0.3, f"{name} hears itself"
     assert self_similarity(sent, phone_heard) < 0.3, "the phone hears itself"
     check_mute_confirmations(phone_heard, quiet_from, six_at, nine_at, unmute_at, remove_at)
-    with StoreView(server.data_dir) as view:
-        calls = view.ended_calls(room.room_id)
-    assert [c["reason"] for c in calls] == ["removed-by-moderator"], calls
+    # the phone's call and both browsers' presences are recorded; Alice is still there
+    deadline = time.monotonic() + 10
+    while True:
+        with StoreView(server.data_dir) as view:
+            records = view.calls(room.room_id)
+        phones = [c for c in records if c["transport"] != "webrtc"]
+        browsers = {c["caller_name"]: c for c in records if c["transport"] == "webrtc"}
+        settled = all(c["ended_at"] for c in phones) and browsers.get("Bob", {}).get("ended_at")
+        if settled or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [c["reason"] for c in phones] == ["removed-by-moderator"], records
+    assert sorted(browsers) == ["Alice", "Bob"], records
+    assert browsers["Bob"]["reason"] == "removed-by-moderator" and browsers["Bob"]["answered_at"]
+    assert browsers["Alice"]["ended_at"] is None and browsers["Alice"]["codec"] == "opus"
     joined = [e for e in events(alice, "participant-joined")]
     assert {e["participant"]["kind"] for e in joined} == {"sip", "webrtc"}
     assert "DtmfPressed" in server.log_text() and json.dumps(pid)[1:-1] in server.log_text()

@@ -9,6 +9,7 @@ import re
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -224,6 +225,40 @@ async def test_a_flood_of_messages_is_cut_off(ctx: WebRtcContext) -> None:
             pass
         assert "too-many" in codes
     await _until(lambda: not ctx.sessions)
+
+
+async def test_browser_presences_are_recorded_in_the_store(tmp_path: Path) -> None:
+    from sipmeet.config import load_settings
+    from sipmeet.storage import Store
+
+    settings = load_settings({}, {"SIPMEET_DATA_DIR": str(tmp_path / "data")}, None)
+    with Store.open(settings) as store:
+        key = store.create_api_key("k")
+        room = store.create_room(key.id, "standup")
+        registry = RoomRegistry()
+        ctx = WebRtcContext(store, registry, settings, records=store)
+        token = create_token(key.id, key.secret, room_id=room.room_id)
+        try:
+            async with serve(ctx) as host:
+                url = f"ws://{host}/ws/rooms/{room.room_id}?token={token}"
+                async with websockets.connect(url) as ws:
+                    browser = WsBrowser(ws)
+                    await browser.join("Ada", with_tone=True)
+                    pid = browser.joined["participantId"]
+                    await _until(lambda: bool(store.list_calls(room.room_id)))
+                    (live,) = store.list_calls(room.room_id)
+                    assert (live.kind, live.sip_call_id, live.caller_name) == ("webrtc", pid, "Ada")
+                    assert live.answered_at is not None and live.ended_at is None
+                    await _until(lambda: ctx.sessions[pid].participant.frames_decoded > 5)
+                    await ws.send(json.dumps({"type": "leave"}))
+                    await browser.close()
+                await _until(lambda: store.list_calls(room.room_id)[0].ended_at is not None)
+        finally:
+            registry.close()
+        (done,) = store.list_calls(room.room_id)
+        assert (done.result, done.reason, done.codec) == ("success", "left", "opus")
+        assert done.stats is not None and int(str(done.stats["frames_decoded"])) > 5
+        assert store.count_calls_by_end() == {}  # a browser's presence is not a phone call
 
 
 async def test_trickled_candidates_connect(ctx: WebRtcContext) -> None:

@@ -46,12 +46,26 @@ class LiveControl(Protocol):
     def end_room(self, room_id: str, *, reason: str = ...) -> int: ...
 
 
+class LiveParticipant(Protocol):
+    """Someone in a live room (``sipmeet.rooms.room.Participant``)."""
+
+    participant_id: str
+    display_name: str
+    muted: bool
+
+    @property
+    def kind(self) -> str: ...
+
+
 class LiveRoom(Protocol):
     """A live room (``sipmeet.rooms.room.Room``)."""
 
     room_id: str
 
     def __len__(self) -> int: ...
+
+    @property
+    def participants(self) -> Sequence[LiveParticipant]: ...
 
 
 class FrameClockView(Protocol):

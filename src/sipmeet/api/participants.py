@@ -13,12 +13,14 @@ from datetime import datetime
 
 from sipmeet.storage import CallRecord
 
+from .context import ApiContext
 from .quality import call_quality
 from .schemas import ParticipantOut, QualityOut, SessionOut
 
 __all__ = [
     "Session",
     "group_sessions",
+    "live_participants",
     "mask_number",
     "parse_session_id",
     "participant_from_live",
@@ -104,10 +106,11 @@ def _quality(stats: Mapping[str, object] | None) -> QualityOut:
 def participant_from_record(
     record: CallRecord, live: Mapping[str, object] | None = None
 ) -> ParticipantOut:
-    """One phone participant from its call record, with live figures when it is connected."""
+    """One participant from its record (a phone call or a browser's presence), with live
+    figures when it is connected."""
     out = ParticipantOut(
         participantId=f"call-{record.id}",
-        kind="sip",
+        kind=record.kind,
         roomId=record.room_id,
         live=live is not None,
         displayName=record.caller_name,
@@ -139,7 +142,7 @@ def participant_from_live(described: Mapping[str, object]) -> ParticipantOut:
     quality = described.get("quality")
     return ParticipantOut(
         participantId=_str(described.get("participantId")) or "",
-        kind="sip",
+        kind="webrtc" if described.get("kind") == "webrtc" else "sip",
         roomId=_str(described.get("roomId")) or "",
         live=True,
         displayName=_str(described.get("displayName")),
@@ -164,4 +167,25 @@ def room_participants(
         out.append(participant_from_record(record, live))
     out.extend(participant_from_live(c) for k, c in by_call_id.items() if k not in seen)
     out.sort(key=lambda p: not p.live)  # stable: keeps newest-first within each group
+    return out
+
+
+def live_participants(ctx: ApiContext, room_id: str) -> list[dict[str, object]]:
+    """The room's live participants on this node: phone calls as the bridge describes them,
+    and browsers (keyed by participant id, as their records are)."""
+    live = [] if ctx.live is None else [dict(c.describe()) for c in ctx.live.calls]
+    out = [c for c in live if c.get("roomId") == room_id]
+    room = ctx.rooms.get(room_id) if ctx.rooms is not None else None
+    for participant in room.participants if room is not None else ():
+        if participant.kind == "webrtc":
+            out.append(
+                {
+                    "participantId": participant.participant_id,
+                    "callId": participant.participant_id,
+                    "roomId": room_id,
+                    "kind": "webrtc",
+                    "displayName": participant.display_name,
+                    "muted": participant.muted,
+                }
+            )
     return out

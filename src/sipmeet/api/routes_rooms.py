@@ -14,7 +14,7 @@ from sipmeet.webhooks import new_secret
 from .auth import Auth, require_moderator, require_room, require_unscoped
 from .context import ApiContext, run_sync
 from .errors import ApiError, error_responses
-from .participants import room_participants
+from .participants import live_participants, room_participants
 from .routes_webhooks import valid_url
 from .schemas import (
     CreateRoomRequest,
@@ -163,17 +163,13 @@ async def get_room(request: Request, claims: Auth, roomId: str) -> RoomOut:
 
 @router.get("/{roomId}/participants", response_model=ParticipantsPage, responses=_ROOM_ERRORS)
 async def list_room_participants(request: Request, claims: Auth, roomId: str) -> ParticipantsPage:
-    """Phone participants of the room, live ones first, then past ones (newest first)."""
+    """The room's participants (phone callers and browsers), live ones first, then past ones
+    (newest first)."""
     require_room(claims, roomId)
     ctx = _ctx(request)
     room = await get_owned_room(ctx, claims.api_key_id, roomId)
     records = await run_sync(
         ctx.store.list_calls, room.room_id, MAX_RECORDS, api_key_id=claims.api_key_id
     )
-    live = [
-        c.describe()
-        for c in (ctx.live.calls if ctx.live is not None else ())
-        if c.room_id == room.room_id
-    ]
-    data = room_participants(records, live)
+    data = room_participants(records, live_participants(ctx, room.room_id))
     return ParticipantsPage(data=data, total=len(data))

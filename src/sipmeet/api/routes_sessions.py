@@ -1,4 +1,5 @@
-"""``/v2/sessions``: periods a room had participants, and who took part (from call records)."""
+"""``/v2/sessions``: periods a room had participants, and who took part (from the records of
+phone calls and browser presences, with this node's live figures)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,13 @@ from fastapi import APIRouter, Query, Request
 from .auth import Auth, require_room
 from .context import ApiContext, run_sync
 from .errors import ApiError, error_responses
-from .participants import group_sessions, parse_session_id, room_participants
+from .participants import group_sessions, live_participants, parse_session_id, room_participants
 from .routes_rooms import MAX_RECORDS, get_owned_room
 from .schemas import ParticipantsPage, SessionsPage
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v2/sessions", tags=["sessions"])
-
-
-def _live_calls(ctx: ApiContext, room_id: str) -> list[dict[str, object]]:
-    if ctx.live is None:
-        return []
-    return [dict(c.describe()) for c in ctx.live.calls if c.room_id == room_id]
 
 
 @router.get("", response_model=SessionsPage, responses=error_responses(401, 403, 404, 422))
@@ -37,7 +32,7 @@ async def list_sessions(
     records = await run_sync(
         ctx.store.list_calls, room.room_id, MAX_RECORDS, api_key_id=claims.api_key_id
     )
-    live_ids = frozenset(str(c.get("callId")) for c in _live_calls(ctx, room.room_id))
+    live_ids = frozenset(str(c.get("callId")) for c in live_participants(ctx, room.room_id))
     sessions = group_sessions(records, live_ids)
     data = [s.out() for s in reversed(sessions)]
     return SessionsPage(data=data, total=len(data))
@@ -51,7 +46,7 @@ async def list_sessions(
 async def list_session_participants(
     request: Request, claims: Auth, sessionId: str
 ) -> ParticipantsPage:
-    """The phone participants of one session."""
+    """The participants of one session (phone callers and browsers)."""
     parsed = parse_session_id(sessionId)
     if parsed is None:
         raise ApiError(404, "session_not_found", f"no such session: {sessionId}")
@@ -65,7 +60,7 @@ async def list_session_participants(
     records = await run_sync(
         ctx.store.list_calls, room.room_id, MAX_RECORDS, api_key_id=claims.api_key_id
     )
-    live = _live_calls(ctx, room.room_id)
+    live = live_participants(ctx, room.room_id)
     live_ids = frozenset(str(c.get("callId")) for c in live)
     session = next(
         (s for s in group_sessions(records, live_ids) if s.session_id == sessionId), None

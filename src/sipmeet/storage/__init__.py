@@ -6,6 +6,7 @@ from .errors import Conflict, Invalid, MasterKeyError, NotFound, StorageError
 from .ids import new_room_id, normalize_room_id
 from .records import (
     CALL_RESULTS,
+    WEBRTC_TRANSPORT,
     ApiKey,
     CallRecord,
     CallResult,
@@ -19,6 +20,7 @@ from .store import HA1_ALGORITHMS, Store
 __all__ = [
     "CALL_RESULTS",
     "HA1_ALGORITHMS",
+    "WEBRTC_TRANSPORT",
     "ApiKey",
     "CallRecord",
     "CallResult",

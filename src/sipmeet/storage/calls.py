@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from .base import StoreBase
 from .errors import Invalid, NotFound
 from .models import CallRow
-from .records import CALL_RESULTS, CallRecord, CallStart
+from .records import CALL_RESULTS, WEBRTC_TRANSPORT, CallRecord, CallStart
 
 __all__ = ["CallsMixin"]
 
@@ -106,10 +106,11 @@ class CallsMixin(StoreBase):
             return [_call(row) for row in s.scalars(query)]
 
     def count_calls_by_end(self) -> dict[tuple[str, str], int]:
-        """How many recorded calls ended with each ``(result, reason)`` (for metrics)."""
+        """How many recorded phone calls ended with each ``(result, reason)`` (for metrics;
+        browsers' records are not calls)."""
         query = (
             select(CallRow.result, CallRow.reason, func.count())
-            .where(CallRow.result.is_not(None))
+            .where(CallRow.result.is_not(None), CallRow.transport != WEBRTC_TRANSPORT)
             .group_by(CallRow.result, CallRow.reason)
         )
         with self._session() as s:

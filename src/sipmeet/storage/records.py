@@ -10,6 +10,7 @@ from typing import Literal
 __all__ = [
     "CALL_RESULTS",
     "PROVIDERS",
+    "WEBRTC_TRANSPORT",
     "ApiKey",
     "CallRecord",
     "CallResult",
@@ -96,13 +97,17 @@ class RoomRecord:
     has_pin: bool = False
 
 
+WEBRTC_TRANSPORT = "webrtc"  # the transport of a browser participant's record
+
+
 @dataclass(frozen=True, slots=True)
 class CallStart:
-    """A SIP call arriving, as the bridge records it before answering."""
+    """A SIP call arriving, as the bridge records it before answering (or a browser joining,
+    with transport ``webrtc`` and its participant id as ``sip_call_id``)."""
 
     room_id: str
     sip_call_id: str
-    transport: str  # "udp", "tcp", "tls", "ws", "wss"
+    transport: str  # "udp", "tcp", "tls", "ws", "wss"; "webrtc" for a browser
     api_key_id: str | None = None
     caller_name: str | None = None
     caller_number: str | None = None
@@ -129,6 +134,12 @@ class CallRecord:
     result: str | None
     reason: str | None
     stats: Mapping[str, object] | None
+
+    @property
+    def kind(self) -> str:
+        """``webrtc`` for a browser's presence (recorded with transport ``webrtc``), else
+        ``sip``."""
+        return "webrtc" if self.transport == WEBRTC_TRANSPORT else "sip"
 
 
 @dataclass(frozen=True, slots=True)

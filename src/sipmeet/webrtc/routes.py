@@ -25,7 +25,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Protocol
@@ -39,7 +39,7 @@ from ..config import Settings
 from ..rooms.events import HandRaised, RoomEvent
 from ..rooms.registry import RoomRegistry
 from ..rooms.room import Room
-from ..storage.records import ApiKey, RoomRecord
+from ..storage.records import WEBRTC_TRANSPORT, ApiKey, CallStart, RoomRecord
 from .messages import event_message, participant_info
 from .participant import WebRtcParticipant
 from .session import BrowserSession
@@ -78,6 +78,18 @@ class RoomStore(Protocol):
     def get_room(self, room_id: str) -> RoomRecord | None: ...
 
 
+class PresenceRecords(Protocol):
+    """Where browsers' presences are recorded beside the phone calls (``Store`` has it)."""
+
+    def record_call_start(self, call: CallStart) -> int: ...
+
+    def record_call_answered(self, record_id: int, codec: str) -> None: ...
+
+    def record_call_end(
+        self, record_id: int, result: str, reason: str, stats: Mapping[str, object]
+    ) -> None: ...
+
+
 @dataclass
 class WebRtcContext:
     """The router's dependencies, and the browser-side state of each live room."""
@@ -88,6 +100,7 @@ class WebRtcContext:
     sfus: dict[str, RoomSfu] = field(default_factory=dict)
     sessions: dict[str, BrowserSession] = field(default_factory=dict)
     phones: PhoneControl | None = None  # the call bridge, for removing phone callers
+    records: PresenceRecords | None = None  # None: browsers' presences are not recorded
     removers: dict[str, Callable[[str], None]] = field(default_factory=dict)
 
     def sip_uri(self, room_id: str) -> str:
@@ -259,6 +272,7 @@ async def _converse(
         send_nowait({"type": "removed", "reason": why})  # the writer then closes the socket
 
     ctx.removers[pid] = remove
+    record_id = await _record_join(ctx, room_id, api_key_id, participant)
     try:
         await send(
             {
@@ -317,6 +331,55 @@ async def _converse(
         await session.close()
         ctx.registry.leave(room_id, pid, reason)
         ctx.release_sfu(room_id)
+        if record_id is not None:
+            await _record_leave(ctx, record_id, reason, participant)
+
+
+async def _record_join(
+    ctx: WebRtcContext, room_id: str, api_key_id: str, participant: WebRtcParticipant
+) -> int | None:
+    """Record a browser's presence like a call (transport ``webrtc``), so that sessions and
+    participants, live and past, include browsers. A failing store never stops the join."""
+    records = ctx.records
+    if records is None:
+        return None
+    start = CallStart(
+        room_id=room_id,
+        sip_call_id=participant.participant_id,
+        transport=WEBRTC_TRANSPORT,
+        api_key_id=api_key_id,
+        caller_name=participant.display_name,
+    )
+
+    def write() -> int:
+        record_id = records.record_call_start(start)
+        records.record_call_answered(record_id, "opus")
+        return record_id
+
+    try:
+        return await asyncio.to_thread(write)
+    except Exception:
+        log.exception("recording %s's presence failed", participant.participant_id)
+        return None
+
+
+async def _record_leave(
+    ctx: WebRtcContext, record_id: int, reason: str, participant: WebRtcParticipant
+) -> None:
+    records = ctx.records
+    if records is None:
+        return
+    jitter = participant.jitter
+    stats = {
+        "frames_decoded": participant.frames_decoded,
+        "packets_in": jitter.received,
+        "lost_packets_concealed": jitter.lost,
+        "late": jitter.late,
+    }
+    try:
+        await asyncio.to_thread(records.record_call_end, record_id, "success", reason, stats)
+    except Exception:
+        log.exception("recording %s's leaving failed", participant.participant_id)
 
 
 async def _moderate(
