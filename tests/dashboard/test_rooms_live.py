@@ -9,7 +9,7 @@ import httpx
 from sipmeet.api import ApiContext
 from sipmeet.auth_tokens import verify_token
 from sipmeet.storage import Store
-from tests.fakes import FakeCall, FakeLive, FakeRooms
+from tests.fakes import FakeCall, FakeLive, FakeParticipant, FakeRoom, FakeRooms
 
 from .conftest import DOMAIN, Clock, page_csrf, text_of
 
@@ -182,11 +182,23 @@ async def test_static_assets(client: httpx.AsyncClient) -> None:
 
 
 async def test_live_lists_browser_only_rooms(admin: httpx.AsyncClient, ctx: ApiContext) -> None:
-    ctx.rooms = FakeRooms.of_sizes({"webinar": 3})
+    browsers = [FakeParticipant("web-1", "Ada <Lovelace>"), FakeParticipant("web-2", "Bob", True)]
+    ctx.rooms = FakeRooms({"webinar": FakeRoom("webinar", 2, browsers)})
     body = (await admin.get("/dashboard/live.json")).json()
     assert body["calls"] == 0
     assert body["rooms"] == [
-        {"roomId": "webinar", "sipUri": f"sip:webinar@{DOMAIN}", "participants": 3, "calls": []}
+        {
+            "roomId": "webinar",
+            "sipUri": f"sip:webinar@{DOMAIN}",
+            "participants": 2,
+            "calls": [],
+            "browsers": [
+                {"participantId": "web-1", "displayName": "Ada <Lovelace>", "muted": False},
+                {"participantId": "web-2", "displayName": "Bob", "muted": True},
+            ],
+        }
     ]
     page = await admin.get("/dashboard/live")
     assert "No phone callers (browser participants only)." in page.text
+    assert "In a browser:" in page.text and "Ada &lt;Lovelace&gt;" in page.text
+    assert "Bob (muted)" in page.text

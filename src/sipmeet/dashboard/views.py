@@ -54,12 +54,18 @@ def _live_call(described: Mapping[str, object]) -> dict[str, object]:
 
 
 def live_snapshot(ctx: ApiContext) -> dict[str, object]:
-    """Live rooms of this node with their phone calls: what the live page polls."""
+    """Live rooms of this node with their phone calls and browsers: what the live page polls."""
     sizes: dict[str, int] = {}
     calls: dict[str, list[dict[str, object]]] = {}
+    browsers: dict[str, list[dict[str, object]]] = {}
     if ctx.rooms is not None:
         for live in ctx.rooms:
             sizes[live.room_id] = len(live)
+            browsers[live.room_id] = [
+                {"participantId": p.participant_id, "displayName": p.display_name, "muted": p.muted}
+                for p in live.participants
+                if p.kind == "webrtc"
+            ]
     if ctx.live is not None:
         for call in ctx.live.calls:
             calls.setdefault(call.room_id, []).append(_live_call(call.describe()))
@@ -69,6 +75,7 @@ def live_snapshot(ctx: ApiContext) -> dict[str, object]:
             "sipUri": sip_uri(ctx, room_id),
             "participants": max(sizes.get(room_id, 0), len(calls.get(room_id, []))),
             "calls": calls.get(room_id, []),
+            "browsers": browsers.get(room_id, []),
         }
         for room_id in sorted(sizes.keys() | calls.keys())
     ]

@@ -150,8 +150,19 @@
         el("span", { class: "count", text: `${room.participants} participant(s)` }),
       ]),
       el("p", { class: "uri" }, [el("code", { text: room.sipUri })]),
+      browserLine(room.browsers || []),
       calls,
     ]);
+  }
+
+  function browserLine(browsers) {
+    if (!browsers.length) return null;
+    const items = [];
+    browsers.forEach((b, i) => {
+      if (i) items.push(document.createTextNode(", "));
+      items.push(el("span", { class: "browser", "data-participant-id": b.participantId, text: b.displayName + (b.muted ? " (muted)" : "") }));
+    });
+    return el("p", { class: "browsers" }, [document.createTextNode("In a browser: "), ...items]);
   }
 
   function render(snapshot) {
