@@ -3,8 +3,10 @@ RFC 3581 §4, RFC 4028 §9), as the endpoint uses them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sipmeet.sip.events import Source
-from sipmeet.sip.message import Request
+from sipmeet.sip.message import Request, Response
 from sipmeet.sip.parser import parse_message
 from sipmeet.sip.responses import (
     has_to_tag,
@@ -74,6 +76,22 @@ def test_warning_text_is_made_quotable() -> None:
     assert len(warning_headers("a", "x" * 500)[0][1]) < 220
 
 
+def _respond(req: Request, status: int, **given: Any) -> Response:
+    """``uas_response`` with the endpoint's usual arguments, ``given`` replacing some."""
+    args: dict[str, Any] = {
+        "to_tag": "t1",
+        "headers": [],
+        "body": b"",
+        "initial_invite": True,
+        "session": None,
+        "contact": "<sip:192.0.2.10:5060>",
+        "allow": "INVITE, ACK, BYE",
+        "supported": ["timer"],
+        "server": "sipmeet",
+    }
+    return uas_response(req, status, None, **{**args, **given})
+
+
 def test_uas_response_adds_what_rfc3261_and_rfc4028_ask_for() -> None:
     req = _request(
         "SIP/2.0/UDP 10.0.0.1;branch=z9hG4bKx",
@@ -81,20 +99,7 @@ def test_uas_response_adds_what_rfc3261_and_rfc4028_ask_for() -> None:
     )
     offer = negotiate_uas(req, preferred_s=1800, min_se_s=90)
     assert isinstance(offer, SessionTimerOffer)
-    ok = uas_response(
-        req,
-        200,
-        None,
-        to_tag="t1",
-        headers=[("Content-Type", "application/sdp")],
-        body=b"",
-        initial_invite=True,
-        session=offer,
-        contact="<sip:192.0.2.10:5060>",
-        allow="INVITE, ACK, BYE",
-        supported=["timer"],
-        server="sipmeet",
-    )
+    ok = _respond(req, 200, session=offer, headers=[("Content-Type", "application/sdp")])
     h = ok.headers
     assert h.get("Record-Route") == "<sip:p1.example.com;lr>"
     assert h.get("Contact") == "<sip:192.0.2.10:5060>"
@@ -105,53 +110,16 @@ def test_uas_response_adds_what_rfc3261_and_rfc4028_ask_for() -> None:
         "sipmeet",
     )
     assert ok.to.tag == "t1"
-    # a caller's own header wins over the one the core would add; errors get none of it
-    own = uas_response(
-        req,
-        200,
-        None,
-        to_tag="t1",
-        headers=[("Contact", "<sip:other>")],
-        body=b"",
-        initial_invite=False,
-        session=None,
-        contact="<sip:192.0.2.10:5060>",
-        allow="INVITE",
-        supported=[],
-        server="sipmeet",
-    )
+    # a caller's own header wins over the one the core would add
+    own = _respond(req, 200, headers=[("Contact", "<sip:other>")], initial_invite=False)
     assert own.headers.get_all("Contact") == ["<sip:other>"]
-    assert own.headers.get("Record-Route") is None and own.headers.get("Supported") is None
-    busy = uas_response(
-        req,
-        486,
-        None,
-        to_tag="t1",
-        headers=[],
-        body=b"",
-        initial_invite=True,
-        session=offer,
-        contact="<sip:x>",
-        allow="INVITE",
-        supported=["timer"],
-        server="sipmeet",
-    )
+    assert own.headers.get("Record-Route") is None
+    # an error response gets no Contact and states no session
+    busy = _respond(req, 486, session=offer)
     assert busy.headers.get("Contact") is None and busy.headers.get("Session-Expires") is None
-    not_allowed = uas_response(
-        _request("SIP/2.0/UDP h;branch=z9hG4bKy", method="SUBSCRIBE"),
-        405,
-        None,
-        to_tag="t",
-        headers=[],
-        body=b"",
-        initial_invite=False,
-        session=None,
-        contact="<sip:x>",
-        allow="INVITE, BYE",
-        supported=[],
-        server="sipmeet",
-    )
-    assert not_allowed.headers.get("Allow") == "INVITE, BYE"
+    # 405 says what is allowed
+    subscribe = _request("SIP/2.0/UDP h;branch=z9hG4bKy", method="SUBSCRIBE")
+    assert _respond(subscribe, 405, initial_invite=False).headers.get("Allow") == "INVITE, ACK, BYE"
 
 
 def test_has_to_tag() -> None:
