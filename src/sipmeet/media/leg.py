@@ -22,7 +22,7 @@ from ..codecs.base import Decoder, Encoder
 from ..codecs.resample import StreamResampler
 from ..rtp.dtmf import DtmfDigit, DtmfReceiver
 from ..rtp.errors import RtpParseError
-from ..rtp.jitter import Gap, JitterBuffer
+from ..rtp.jitter import JitterBuffer
 from ..rtp.packet import build_rtp, is_rtcp, parse_rtp
 from ..rtp.rtcp import (
     ReceptionStatistics,
@@ -31,12 +31,12 @@ from ..rtp.rtcp import (
     parse_rtcp,
 )
 from ..sdp.negotiate import NegotiatedAudio
+from .playout import COMFORT_NOISE_PT, Playout
 
 __all__ = ["LegStats", "SipLegMedia"]
 
 log = logging.getLogger(__name__)
 
-COMFORT_NOISE_PT = 13
 OPUS_PHONE_RATE_HZ = 16000
 Addr = tuple[str, int]
 
@@ -116,7 +116,7 @@ class SipLegMedia:
         self._to_room: StreamResampler | None = None
         self._from_room: StreamResampler | None = None
         self._set_rates()
-        self._in_pcm = np.zeros(0, dtype=np.int16)
+        self.playout = Playout(self.jitter, self.decoder)
         self.started = False
 
     # -- configuration -----------------------------------------------------------
@@ -208,34 +208,10 @@ class SipLegMedia:
 
     def pull(self, now: float) -> np.ndarray | None:
         """The leg's next 20 ms at the room rate, or None while it has nothing to play."""
-        need = self.codec_rate_hz * self.frame_ms // 1000
-        chunks = [self._in_pcm] if self._in_pcm.size else []
-        have = self._in_pcm.size
-        while have < need:
-            item = self.jitter.pop(now)
-            if item is None:
-                break
-            if isinstance(item, Gap):
-                samples = item.samples * self.codec_rate_hz // self.clock_rate_hz
-                pcm = self.decoder.conceal(samples)
-            elif item.payload_type == COMFORT_NOISE_PT:
-                pcm = np.zeros(need, dtype=np.int16)
-            else:
-                try:
-                    pcm = self.decoder.decode(item.payload)
-                except Exception as exc:  # a corrupt payload conceals, never stops the room
-                    log.debug("undecodable %s payload: %s", self.codec_name, exc)
-                    pcm = self.decoder.conceal(need)
-            chunks.append(pcm)
-            have += pcm.size
-        if have == 0:
-            self._in_pcm = np.zeros(0, dtype=np.int16)
+        frame = self.playout.pull(self.codec_rate_hz * self.frame_ms // 1000, now)
+        if frame is None:
             return None
         self.started = True
-        pcm = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-        if pcm.size < need:
-            pcm = np.concatenate([pcm, np.zeros(need - pcm.size, dtype=np.int16)])
-        frame, self._in_pcm = pcm[:need], pcm[need:]
         if self._to_room is not None:
             frame = self._to_room.process(frame)
         return frame

@@ -10,19 +10,15 @@ room's mix.
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
-from ..codecs.errors import CodecError
 from ..codecs.opus import OpusDecoder
+from ..media.playout import Playout
 from ..rooms.events import ParticipantKind
-from ..rtp.jitter import Gap, JitterBuffer
+from ..rtp.jitter import JitterBuffer
 from ..rtp.packet import RtpPacket
 
 __all__ = ["WebRtcParticipant"]
-
-log = logging.getLogger(__name__)
 
 OPUS_CLOCK_HZ = 48000  # RFC 7587: Opus RTP timestamps always count 48 kHz
 
@@ -48,12 +44,11 @@ class WebRtcParticipant:
         self.hand_raised = False
         self.frame_ms = frame_ms
         self._room_rate_hz = 16000
-        self._decoder: OpusDecoder | None = None
         self.jitter = JitterBuffer(
             OPUS_CLOCK_HZ, min_delay_ms=jitter_min_ms, max_delay_ms=jitter_max_ms
         )
-        self._pcm = np.zeros(0, dtype=np.int16)
-        self.frames_decoded = 0
+        # Decoded straight to the room rate: libopus resamples for free.
+        self.playout = Playout(self.jitter, OpusDecoder(self._room_rate_hz))
 
     @property
     def rate_hz(self) -> int:
@@ -66,8 +61,11 @@ class WebRtcParticipant:
     def set_room_rate(self, rate_hz: int) -> None:
         if rate_hz != self._room_rate_hz:
             self._room_rate_hz = rate_hz
-            self._decoder = None
-            self._pcm = np.zeros(0, dtype=np.int16)
+            self.playout.reset(OpusDecoder(rate_hz))
+
+    @property
+    def frames_decoded(self) -> int:
+        return self.playout.frames_decoded
 
     def receive_opus(
         self,
@@ -83,36 +81,7 @@ class WebRtcParticipant:
         self.jitter.push(RtpPacket(111, sequence, timestamp, ssrc, marker, payload), now)
 
     def pull_frame(self, now: float) -> np.ndarray | None:
-        size = self._room_rate_hz * self.frame_ms // 1000
-        decoder = self._decoder
-        if decoder is None:
-            decoder = self._decoder = OpusDecoder(self._room_rate_hz)
-        chunks = [self._pcm] if self._pcm.size else []
-        have = self._pcm.size
-        while have < size:
-            item = self.jitter.pop(now)
-            if item is None:
-                break
-            if isinstance(item, Gap):  # lost or late: libopus conceals
-                pcm = decoder.conceal(item.samples * self._room_rate_hz // OPUS_CLOCK_HZ)
-            else:
-                try:
-                    pcm = decoder.decode(item.payload)
-                except CodecError as exc:
-                    log.debug("undecodable Opus frame from %s: %s", self.participant_id, exc)
-                    pcm = decoder.conceal(size)
-                else:
-                    self.frames_decoded += 1
-            chunks.append(pcm)
-            have += pcm.size
-        if have == 0:
-            self._pcm = np.zeros(0, dtype=np.int16)
-            return None  # nothing due: between talk spurts, or nothing received yet
-        pcm = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-        if pcm.size < size:
-            pcm = np.concatenate((pcm, np.zeros(size - pcm.size, dtype=np.int16)))
-        frame, self._pcm = pcm[:size], pcm[size:]
-        return frame
+        return self.playout.pull(self._room_rate_hz * self.frame_ms // 1000, now)
 
     def push_frame(self, frame: np.ndarray, now: float) -> None:
         return None  # browsers receive each participant's own track, not a mix
